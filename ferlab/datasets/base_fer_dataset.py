@@ -1,0 +1,226 @@
+"""Base class of every ferlab dataset: class orders, label maps, mutable labels."""
+
+from __future__ import annotations
+
+import copy
+import os.path as osp
+from typing import Any, Sequence
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
+
+from .categories import name_label_map
+
+
+class DatasetFormatError(ValueError):
+    """An annotation file does not have the format its owners ship."""
+
+    def __init__(self, path: str, line: int | None, expected: str, got: Any = None):
+        where = f'{path}, line {line}' if line is not None else path
+        msg = f'{where}: expected {expected}'
+        if got is not None:
+            msg += f', got {got!r}'
+        super().__init__(msg)
+        self.path, self.line = path, line
+
+
+class BaseFERDataset(BaseDataset):
+    """Common behaviour of ferlab's FER datasets.
+
+    Subclasses set ``METAINFO = dict(classes=(...))`` in the order the files
+    use, a ``DOCS_ANCHOR`` (section of docs/datasets.md) and implement
+    :meth:`load_annotations`, returning dicts with at least ``gt_label``
+    (native 0-based index) and ``img_path`` or ``img``; optional keys:
+    ``gt_score`` (``(C,)`` vote distribution in native order), ``au_label``,
+    ``au_mask``, ``video_id``, ``frame_idx``, ``domain``, ``clean_label``.
+
+    Label orders. ``classes=`` re-orders labels to another class order by
+    name ('Happy' ≡ 'Happiness'); ``label_map={native: target}`` gives the map
+    explicitly (with ``classes`` naming the target order). Samples whose class
+    maps to -1 are dropped; the count is logged.
+
+    Mutable labels. :meth:`set_gt_label` overwrites the label served for a
+    stored sample (relabeling); :meth:`label_state_dict` /
+    :meth:`load_label_state_dict` save and restore the overrides (a hook puts
+    them into checkpoints). Test-mode datasets refuse to be relabeled.
+
+    Args:
+        data_root: Dataset root directory; a missing root raises
+            ``FileNotFoundError`` naming it and the docs section.
+        ann_file: Annotation file relative to ``data_root``.
+        pipeline: Transform configs.
+        test_mode: Evaluation split (labels are immutable).
+        classes: Target class order (names).
+        label_map: Explicit ``{native_index: target_index}``; -1 drops.
+        **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
+    """
+
+    METAINFO: dict = dict(classes=())
+    DOCS_ANCHOR: str = ''
+
+    def __init__(
+        self,
+        data_root: str = '',
+        ann_file: str = '',
+        pipeline: Sequence = (),
+        test_mode: bool = False,
+        classes: Sequence[str] | None = None,
+        label_map: dict[int, int] | None = None,
+        metainfo: dict | None = None,
+        **kwargs,
+    ):
+        self.native_classes = tuple(self.METAINFO['classes'])
+        self._target_classes = tuple(classes) if classes is not None else None
+        if label_map is not None and classes is None:
+            raise ValueError('label_map needs classes=(...) naming the target class order')
+        self._label_map = dict(label_map) if label_map is not None else None
+        self._label_overrides: dict[int, int] = {}
+        self._served_labels: np.ndarray | None = None
+        metainfo = dict(metainfo or {})
+        if self._target_classes is not None:
+            metainfo['classes'] = self._target_classes
+        kwargs.setdefault('max_refetch', 0)
+        super().__init__(
+            ann_file=ann_file,
+            metainfo=metainfo,
+            data_root=data_root,
+            pipeline=pipeline,
+            test_mode=test_mode,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.metainfo['classes'])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def docs_hint(self) -> str:
+        return f'see docs/datasets.md#{self.DOCS_ANCHOR}' if self.DOCS_ANCHOR else 'see docs/datasets.md'
+
+    def check_root(self) -> None:
+        """Raise ``FileNotFoundError`` if ``data_root`` is set but missing."""
+        if self.data_root and not osp.isdir(self.data_root):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: data root {osp.abspath(self.data_root)!r} does not exist. '
+                f'Set data_root in the dataset config or with --cfg-options; {self.docs_hint()}.'
+            )
+
+    def require_file(self, path: str, what: str) -> str:
+        """Return ``path`` or raise ``FileNotFoundError`` naming it."""
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: {what} {path!r} does not exist; {self.docs_hint()}.'
+            )
+        return path
+
+    def load_annotations(self) -> list[dict]:
+        """Read the owners' files; labels in native order. Implemented by subclasses."""
+        raise NotImplementedError(f'{type(self).__name__} must implement load_annotations()')
+
+    def load_data_list(self) -> list[dict]:
+        self.check_root()
+        data_list = self.load_annotations()
+        mapping = self._effective_label_map()
+        if mapping is not None:
+            data_list = self._apply_label_map(data_list, mapping)
+        if not data_list:
+            raise ValueError(
+                f'{type(self).__name__}: split {self.ann_file or self.data_root!r} is empty '
+                f'(no usable samples); {self.docs_hint()}.'
+            )
+        n = self.num_classes
+        for info in data_list:
+            label = info['gt_label']
+            if not 0 <= label < n:
+                raise ValueError(
+                    f'{type(self).__name__}: {info.get("img_path", "sample")} has label {label} '
+                    f'outside 0..{n - 1} ({self.classes})'
+                )
+        return data_list
+
+    def _effective_label_map(self) -> dict[int, int] | None:
+        if self._label_map is not None:
+            return self._label_map
+        if self._target_classes is not None and self._target_classes != self.native_classes:
+            return name_label_map(self.native_classes, self._target_classes)
+        return None
+
+    def _apply_label_map(self, data_list: list[dict], mapping: dict[int, int]) -> list[dict]:
+        n_dst = len(self._target_classes)
+        out, dropped = [], 0
+        for info in data_list:
+            dst = mapping.get(info['gt_label'], -1)
+            if dst < 0:
+                dropped += 1
+                continue
+            info = dict(info, gt_label=dst)
+            for key in ('clean_label',):
+                if key in info and info[key] is not None and info[key] >= 0:
+                    info[key] = mapping.get(info[key], -1)
+            if info.get('gt_score') is not None:
+                src = np.asarray(info['gt_score'], dtype=np.float32)
+                score = np.zeros(n_dst, dtype=np.float32)
+                for s, d in mapping.items():
+                    if d >= 0 and s < len(src):
+                        score[d] += src[s]
+                total = score.sum()
+                info['gt_score'] = score / total if total > 0 else score
+            out.append(info)
+        if dropped:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: dropped {dropped} of {len(data_list)} samples whose class '
+                f'has no counterpart in {self._target_classes}'
+            )
+        self.num_dropped_by_label_map = dropped
+        return out
+
+    # ----------------------------------------------------------- mutable labels
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        info['sample_idx'] = idx
+        if idx in self._label_overrides:
+            info['ori_label'] = info['gt_label']
+            info['gt_label'] = self._label_overrides[idx]
+        return info
+
+    def get_gt_labels(self) -> np.ndarray:
+        """``(N,)`` int64 labels as currently served (overrides applied)."""
+        if self._served_labels is None:
+            self.full_init()
+            self._served_labels = np.array(
+                [super(BaseFERDataset, self).get_data_info(i)['gt_label'] for i in range(len(self))],
+                dtype=np.int64,
+            )
+        labels = self._served_labels.copy()
+        for idx, label in self._label_overrides.items():
+            labels[idx] = label
+        return labels
+
+    def get_cat_ids(self, idx: int) -> list[int]:
+        return [int(self.get_data_info(idx)['gt_label'])]
+
+    def set_gt_label(self, idx: int, label: int) -> None:
+        """Serve ``label`` for stored sample ``idx`` from now on."""
+        if self.test_mode:
+            raise RuntimeError(f'{type(self).__name__} is a test-mode split; its labels are immutable')
+        if not 0 <= label < self.num_classes:
+            raise ValueError(f'label {label} outside 0..{self.num_classes - 1}')
+        self._label_overrides[int(idx)] = int(label)
+
+    def reset_labels(self) -> None:
+        self._label_overrides.clear()
+
+    def label_state_dict(self) -> dict:
+        return dict(overrides=copy.deepcopy(self._label_overrides), length=len(self))
+
+    def load_label_state_dict(self, state: dict) -> None:
+        if state.get('length', len(self)) != len(self):
+            raise ValueError(
+                f'label state is for a dataset of {state["length"]} samples, this one has {len(self)}'
+            )
+        self._label_overrides = {int(k): int(v) for k, v in state.get('overrides', {}).items()}

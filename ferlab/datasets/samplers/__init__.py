@@ -1,0 +1,3 @@
+from .class_balanced import ClassBalancedSampler
+
+__all__ = ['ClassBalancedSampler']

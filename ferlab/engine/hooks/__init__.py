@@ -1,0 +1,3 @@
+from .label_state_hook import LabelStateHook, unwrap_dataset
+
+__all__ = ['LabelStateHook', 'unwrap_dataset']

@@ -1,0 +1,4 @@
+from .resnet import ResNet
+from .timm_backbone import TimmBackbone
+
+__all__ = ['ResNet', 'TimmBackbone']

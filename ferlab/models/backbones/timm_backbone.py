@@ -1,0 +1,91 @@
+"""Any timm model as a ferlab backbone."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from mmengine.model import BaseModule
+
+from ferlab.models.utils.pretrained import load_pretrained_file
+from ferlab.registry import MODELS
+
+
+@MODELS.register_module()
+class TimmBackbone(BaseModule):
+    """Wrap ``timm.create_model`` with local-only pretrained weights.
+
+    Args:
+        model_name: Any name ``timm.list_models()`` knows, e.g. ``'resnet18'``,
+            ``'deit_small_patch16_224'``, ``'convnext_tiny'``.
+        pretrained: Path of a local weight file (timm's own state dict or a
+            plain ``state_dict``; ``.pth``, ``.bin`` or ``.safetensors``), or
+            ``None``. A missing file raises ``FileNotFoundError`` naming it.
+        features_only: Return multi-scale feature maps (CNNs).
+        out_indices: Which feature levels with ``features_only``.
+        in_channels: Input channels.
+        pooled: Return the pooled pre-logits vector `(B, D)` instead of features.
+        **kwargs: Passed to ``timm.create_model`` (``img_size``, ``depth``…).
+
+    Shapes:
+        inputs ``(B, C, H, W)`` → ``features_only``: a tuple of
+        ``(B, C_i, H_i, W_i)``; otherwise a 1-tuple with
+        ``forward_features`` output (``(B, C, h, w)`` for CNNs, ``(B, N, D)``
+        tokens for ViTs), or pooled ``(B, D)`` with ``pooled=True``.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        pretrained: str | None = None,
+        features_only: bool = False,
+        out_indices: Sequence[int] | None = None,
+        in_channels: int = 3,
+        pooled: bool = False,
+        init_cfg: dict | None = None,
+        **kwargs,
+    ):
+        super().__init__(init_cfg=init_cfg)
+        import timm
+
+        if model_name not in timm.list_models():
+            import difflib
+
+            close = difflib.get_close_matches(model_name, timm.list_models(), n=5)
+            raise ValueError(f'timm has no model {model_name!r}; closest: {close}')
+        create_kwargs = dict(pretrained=False, in_chans=in_channels, **kwargs)
+        if features_only:
+            create_kwargs['features_only'] = True
+            if out_indices is not None:
+                create_kwargs['out_indices'] = tuple(out_indices)
+        else:
+            create_kwargs.setdefault('num_classes', 0)
+        self.timm_model = timm.create_model(model_name, **create_kwargs)
+        self.features_only = features_only
+        self.pooled = pooled
+        self.model_name = model_name
+        self.pretrained = pretrained
+
+    def init_weights(self) -> None:
+        """Apply ``init_cfg`` (if any), then the local pretrained file (if any).
+
+        timm initialises its weights at construction, so without either this
+        keeps them.
+        """
+        if self.init_cfg is not None:
+            super().init_weights()
+        if self.pretrained is not None:
+            load_pretrained_file(
+                self.timm_model,
+                self.pretrained,
+                what=f'timm {self.model_name} weights',
+                how_to_get=f'export them once with timm.create_model({self.model_name!r}, '
+                'pretrained=True).state_dict() on a machine with hub access',
+            )
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.features_only:
+            return tuple(self.timm_model(inputs))
+        if self.pooled:
+            return (self.timm_model(inputs),)
+        return (self.timm_model.forward_features(inputs),)

@@ -1,0 +1,3 @@
+from .fer_classifier import FERClassifier
+
+__all__ = ['FERClassifier']

@@ -1,0 +1,86 @@
+"""Batch preprocessing on the model's device."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from ferlab.registry import MODELS
+
+
+@MODELS.register_module()
+class FERDataPreprocessor(BaseDataPreprocessor):
+    """Stack uint8 images, move them to the model's device, then normalise.
+
+    Transforms run on uint8 on the CPU workers; the float conversion, BGR→RGB
+    swap and normalisation happen here, after the batch reached the model's
+    device, so the host→device copy carries 1 byte per pixel and later batch
+    augmentations can run on the GPU.
+
+    Args:
+        mean: Per-channel mean on the 0–255 scale, in output (RGB) order.
+        std: Per-channel std on the 0–255 scale.
+        to_rgb: Swap the channel order of 3-channel inputs (loaders decode BGR).
+        batch_augments: Configs of callables ``(inputs, data_samples) ->
+            (inputs, data_samples)`` applied in training only.
+        non_blocking: Passed to ``Tensor.to``.
+
+    Inputs:
+        data['inputs']: list of ``(C, H, W)`` uint8 tensors of equal size, or a
+            stacked ``(B, C, H, W)`` tensor; video clips as ``(T, C, H, W)``
+            each give ``(B, T, C, H, W)``.
+    Returns:
+        ``dict(inputs=(B, C, H, W) float32, data_samples=list)``.
+    """
+
+    def __init__(
+        self,
+        mean: Sequence[float] | None = (123.675, 116.28, 103.53),
+        std: Sequence[float] | None = (58.395, 57.12, 57.375),
+        to_rgb: bool = True,
+        batch_augments: list[dict] | None = None,
+        non_blocking: bool = False,
+    ):
+        super().__init__(non_blocking)
+        self.to_rgb = to_rgb
+        if mean is not None:
+            assert std is not None and len(mean) == len(std), 'mean and std need the same length'
+            self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32), False)
+            self.register_buffer('std', torch.tensor(std, dtype=torch.float32), False)
+            self._normalize = True
+        else:
+            self._normalize = False
+        self.batch_augments = [MODELS.build(a) for a in batch_augments or []]
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = data['inputs']
+        if isinstance(inputs, (list, tuple)):
+            shapes = {tuple(x.shape) for x in inputs}
+            if len(shapes) != 1:
+                raise ValueError(
+                    f'FERDataPreprocessor got images of different sizes {sorted(shapes)}; add a '
+                    'Resize/CenterCrop to the pipeline so every image has the same size'
+                )
+            inputs = torch.stack(list(inputs))
+        inputs = inputs.to(self.device, non_blocking=self._non_blocking)
+        data_samples = data.get('data_samples')
+        inputs = inputs.float()
+        channel_dim = inputs.dim() - 3
+        if self.to_rgb and inputs.shape[channel_dim] == 3:
+            inputs = inputs.flip(channel_dim)
+        if self._normalize:
+            shape = [1] * inputs.dim()
+            shape[channel_dim] = -1
+            if inputs.shape[channel_dim] == 1 and self.mean.numel() == 3:
+                mean, std = self.mean.mean().view(shape), self.std.mean().view(shape)
+            else:
+                mean, std = self.mean.view(shape), self.std.view(shape)
+            inputs = (inputs - mean) / std
+        if data_samples is not None:
+            data_samples = [s.to(self.device) for s in data_samples]
+        if training:
+            for aug in self.batch_augments:
+                inputs, data_samples = aug(inputs, data_samples)
+        return dict(inputs=inputs, data_samples=data_samples)

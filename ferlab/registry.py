@@ -1,0 +1,173 @@
+"""ferlab's registries.
+
+Every registry is a child of the matching mmengine root registry, so that a
+config with ``default_scope='ferlab'`` resolves ``type='X'`` to ferlab's
+``X`` first and falls back to mmengine's. ``BACKBONES``, ``NECKS``, ``HEADS``,
+``LOSSES`` and ``CLASSIFIERS`` are aliases of :data:`MODELS` (as in
+mmpretrain): sibling registries could not see each other's modules inside one
+model config.
+
+An unknown ``type`` raises a ``KeyError`` that names the registry and the
+closest registered names.
+
+Run ``python -m ferlab.registry`` to print every registry and its members.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNER_CONSTRUCTORS as MMENGINE_RUNNER_CONSTRUCTORS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
+from mmengine.registry import Registry
+
+
+class FerRegistry(Registry):
+    """A :class:`mmengine.registry.Registry` whose lookup failures are helpful.
+
+    ``get`` returns ``None`` for an unknown name (mmengine relies on that);
+    ``build`` turns mmengine's terse ``KeyError`` into one that lists the
+    closest registered names of this registry, its parent and its children.
+    """
+
+    def visible_names(self) -> list[str]:
+        """All names ``type=`` can resolve to from this registry."""
+        names = set(self._module_dict)
+        if self.parent is not None:
+            names.update(self.parent._module_dict)
+            for child in self.parent.children.values():
+                names.update(f'{child.scope}.{n}' for n in child._module_dict)
+        return sorted(names)
+
+    def suggest(self, name: str, n: int = 5) -> list[str]:
+        """Registered names closest to ``name`` (case-insensitive)."""
+        self.import_from_location()
+        names = self.visible_names()
+        lowered = {x.lower(): x for x in names}
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+        return [lowered[c] for c in close]
+
+    def build(self, cfg, *args, **kwargs):
+        try:
+            return super().build(cfg, *args, **kwargs)
+        except KeyError as err:
+            obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
+            msg = str(err)
+            if not isinstance(obj_type, str) or 'is not in the' not in msg or 'closest' in msg:
+                raise
+            close = self.suggest(obj_type)
+            hint = f'closest registered names: {close}' if close else 'no similar name is registered'
+            raise KeyError(
+                f'type={obj_type!r} is not registered in ferlab registry {self.name!r} '
+                f'(scope {self.scope!r}); {hint}. Register it with '
+                f'@{self.name.upper()}S.register_module() or load the module that defines it '
+                f'with custom_imports.'
+            ) from None
+
+
+def _child(name: str, parent: Registry, locations: list[str]) -> FerRegistry:
+    return FerRegistry(name, parent=parent, scope='ferlab', locations=locations)
+
+
+RUNNERS = _child('runner', MMENGINE_RUNNERS, ['ferlab.engine'])
+RUNNER_CONSTRUCTORS = _child('runner constructor', MMENGINE_RUNNER_CONSTRUCTORS, ['ferlab.engine'])
+LOOPS = _child('loop', MMENGINE_LOOPS, ['ferlab.engine'])
+HOOKS = _child('hook', MMENGINE_HOOKS, ['ferlab.engine'])
+LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS, ['ferlab.engine'])
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, ['ferlab.engine'])
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, ['ferlab.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = _child(
+    'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, ['ferlab.engine']
+)
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, ['ferlab.engine'])
+
+DATASETS = _child('dataset', MMENGINE_DATASETS, ['ferlab.datasets'])
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, ['ferlab.datasets'])
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['ferlab.datasets'])
+
+MODELS = _child('model', MMENGINE_MODELS, ['ferlab.models'])
+BACKBONES = MODELS
+NECKS = MODELS
+HEADS = MODELS
+LOSSES = MODELS
+CLASSIFIERS = MODELS
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, ['ferlab.models'])
+WEIGHT_INITIALIZERS = _child('weight initializer', MMENGINE_WEIGHT_INITIALIZERS, ['ferlab.models'])
+
+METRICS = _child('metric', MMENGINE_METRICS, ['ferlab.evaluation'])
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['ferlab.evaluation'])
+
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['ferlab.visualization'])
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, ['ferlab.visualization'])
+
+#: Registries listed by ``python -m ferlab.registry``; the aliases share MODELS.
+ALL_REGISTRIES = {
+    'RUNNERS': RUNNERS,
+    'LOOPS': LOOPS,
+    'HOOKS': HOOKS,
+    'LOG_PROCESSORS': LOG_PROCESSORS,
+    'OPTIMIZERS': OPTIMIZERS,
+    'OPTIM_WRAPPERS': OPTIM_WRAPPERS,
+    'OPTIM_WRAPPER_CONSTRUCTORS': OPTIM_WRAPPER_CONSTRUCTORS,
+    'PARAM_SCHEDULERS': PARAM_SCHEDULERS,
+    'DATASETS': DATASETS,
+    'DATA_SAMPLERS': DATA_SAMPLERS,
+    'TRANSFORMS': TRANSFORMS,
+    'MODELS (BACKBONES, NECKS, HEADS, LOSSES, CLASSIFIERS)': MODELS,
+    'MODEL_WRAPPERS': MODEL_WRAPPERS,
+    'WEIGHT_INITIALIZERS': WEIGHT_INITIALIZERS,
+    'METRICS': METRICS,
+    'EVALUATOR': EVALUATOR,
+    'VISUALIZERS': VISUALIZERS,
+    'VISBACKENDS': VISBACKENDS,
+}
+
+
+def list_modules(include_parent: bool = False) -> dict[str, list[str]]:
+    """Return ``{registry: sorted member names}`` after importing all of ferlab."""
+    import ferlab.datasets  # noqa: F401
+    import ferlab.engine  # noqa: F401
+    import ferlab.evaluation  # noqa: F401
+    import ferlab.models  # noqa: F401
+    import ferlab.visualization  # noqa: F401
+
+    out = {}
+    for title, reg in ALL_REGISTRIES.items():
+        names = set(reg._module_dict)
+        if include_parent and reg.parent is not None:
+            names.update(f'mmengine.{n}' for n in reg.parent._module_dict)
+        out[title] = sorted(names)
+    return out
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description='Print every ferlab registry and its members.')
+    parser.add_argument('--parent', action='store_true', help="also list mmengine's members")
+    args = parser.parse_args(argv)
+    for title, names in list_modules(args.parent).items():
+        print(f'{title} ({len(names)})')
+        for n in names:
+            print(f'  {n}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,14 @@
+from .checkpoint import (
+    UnsafeCheckpointError,
+    atomic_save,
+    load_state_dict_file,
+    register_checkpoint_io,
+    safe_torch_load,
+)
+from .config_utils import apply_cfg_options
+from .setup_env import init_cpu_distributed, register_all_modules
+
+__all__ = [
+    'UnsafeCheckpointError', 'apply_cfg_options', 'atomic_save', 'init_cpu_distributed', 'load_state_dict_file',
+    'register_all_modules', 'register_checkpoint_io', 'safe_torch_load',
+]  # fmt: skip

@@ -1,0 +1,210 @@
+"""Safe checkpoint loading and atomic checkpoint writing.
+
+Loading: every checkpoint ferlab reads goes through :func:`safe_torch_load`,
+which calls ``torch.load(weights_only=True)`` with an explicit allow-list of
+the non-tensor types mmengine writes into checkpoints (its ``HistoryBuffer``,
+numpy arrays, dtypes and scalars). A checkpoint that pickles anything else
+(e.g. a ``__reduce__`` that would run code) is refused with
+:class:`UnsafeCheckpointError`; nothing from it is executed. ferlab registers
+this loader for local paths in mmengine's ``CheckpointLoader`` so that the
+Runner's ``load_from`` / ``resume`` use it too.
+
+Writing: :class:`AtomicLocalBackend` replaces mmengine's local file backend;
+``put`` writes to a temporary file in the target directory, fsyncs it and
+renames it over the target, so a process killed mid-save leaves the previous
+file intact and never a truncated one.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import os.path as osp
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+PathLike = Union[str, Path]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint references a global outside ferlab's allow-list."""
+
+
+def _numpy_globals() -> list:
+    """numpy objects that appear in pickled arrays, dtypes and scalars."""
+    out: list = [np.ndarray, np.dtype]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+
+        out += [_reconstruct, scalar]
+    except ImportError:  # pragma: no cover - numpy 1.x
+        pass
+    try:  # numpy 1.x names, still used by checkpoints written under numpy 1.x
+        import numpy.core.multiarray as old_ma
+
+        out += [old_ma._reconstruct, old_ma.scalar]
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    out += [
+        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+        np.uint8, np.uint16, np.uint32, np.uint64, np.bool_,
+    ]  # fmt: skip
+    return out
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``getattr`` while unpickling.
+
+    mmengine pickles ``HistoryBuffer._statistics_methods`` as
+    ``getattr(HistoryBuffer, 'min')`` etc. Allowing the builtin ``getattr``
+    would let a pickle fetch any attribute of any allowed object, so only
+    public methods of ``HistoryBuffer`` itself are served.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and not name.startswith('_') and callable(getattr(HistoryBuffer, name, None)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed: only HistoryBuffer statistics methods are'
+    )
+
+
+def safe_globals() -> list:
+    """The allow-list: exactly the non-tensor types in mmengine checkpoints.
+
+    ``HistoryBuffer`` (message hub), numpy arrays/dtypes/scalars (logged
+    values), ``Counter`` (MultiStepLR milestones), ``OrderedDict``/
+    ``defaultdict``, and a ``getattr`` restricted to ``HistoryBuffer`` methods.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    return [
+        HistoryBuffer,
+        collections.OrderedDict,
+        collections.defaultdict,
+        collections.Counter,
+        set,
+        frozenset,
+        (_history_buffer_getattr, '__builtin__.getattr'),
+        (_history_buffer_getattr, 'builtins.getattr'),
+    ] + _numpy_globals()
+
+
+def safe_torch_load(source: PathLike | io.BytesIO, map_location: Any = 'cpu') -> Any:
+    """``torch.load(weights_only=True)`` with ferlab's allow-list.
+
+    Args:
+        source: A local path or a file-like object.
+        map_location: Passed to ``torch.load``.
+
+    Raises:
+        FileNotFoundError: The path does not exist.
+        UnsafeCheckpointError: The pickle references a global outside the
+            allow-list; the message names it and the file.
+    """
+    name = str(source) if isinstance(source, (str, Path)) else '<stream>'
+    if isinstance(source, (str, Path)):
+        source = osp.expanduser(str(source))
+        if not osp.isfile(source):
+            raise FileNotFoundError(f'checkpoint file {name} does not exist')
+    try:
+        with torch.serialization.safe_globals(safe_globals()):
+            return torch.load(source, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f"refused to load checkpoint {name}: it references a type outside ferlab's "
+            f'weights_only allow-list, so loading it could execute arbitrary code. '
+            f'torch said: {str(err).splitlines()[0]}'
+        ) from None
+
+
+def load_state_dict_file(path: PathLike, map_location: Any = 'cpu') -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.pth``/``.pt``/``.bin`` (safely) or ``.safetensors``.
+
+    Nested layouts ``{'state_dict': ...}``, ``{'model': ...}``,
+    ``{'model_state_dict': ...}`` and ``{'module': ...}`` are unwrapped, and a
+    ``module.`` prefix (DataParallel) is stripped.
+    """
+    path = str(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'weight file {path} does not exist')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+
+        state = load_file(path, device=str(map_location) if map_location else 'cpu')
+    else:
+        state = safe_torch_load(path, map_location)
+    for key in ('state_dict', 'model', 'model_state_dict', 'module'):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise TypeError(f'{path} does not hold a state dict (got {type(state).__name__})')
+    if state and all(k.startswith('module.') for k in state):
+        state = {k[len('module.') :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def atomic_write_bytes(data: bytes, path: PathLike) -> None:
+    """Write ``data`` to ``path`` through a temp file + fsync + rename."""
+    path = str(path)
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_save(obj: Any, path: PathLike) -> None:
+    """``torch.save`` that never leaves a partial file at ``path``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(buf.getvalue(), path)
+
+
+_REGISTERED = False
+
+
+def register_checkpoint_io() -> None:
+    """Install the safe loader and the atomic local backend into mmengine (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from mmengine.fileio import LocalBackend, register_backend
+    from mmengine.fileio.io import backend_instances
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    class AtomicLocalBackend(LocalBackend):
+        """mmengine's local backend with atomic ``put``/``put_text``."""
+
+        def put(self, obj: bytes, filepath) -> None:
+            atomic_write_bytes(obj, filepath)
+
+        def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+            atomic_write_bytes(obj.encode(encoding), filepath)
+
+    register_backend('local', AtomicLocalBackend, force=True)
+    backend_instances.clear()
+
+    @CheckpointLoader.register_scheme(prefixes='', force=True)
+    def load_from_local(filename, map_location):  # noqa: ANN001
+        return safe_torch_load(filename, map_location)
+
+    _REGISTERED = True

@@ -1,0 +1,42 @@
+"""Install ferlab: ``pip install -e ".[dev]"``."""
+
+from setuptools import find_packages, setup
+
+
+def readme() -> str:
+    with open('README.md', encoding='utf-8') as f:
+        return f.read()
+
+
+version = {}
+with open('ferlab/version.py', encoding='utf-8') as f:
+    exec(f.read(), version)
+
+setup(
+    name='ferlab',
+    version=version['__version__'],
+    description='OpenMMLab-style plugin framework for facial expression recognition',
+    long_description=readme(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=('ferlab', 'ferlab.*')),
+    python_requires='>=3.9',
+    install_requires=[
+        # Never pin torch==2.13.0: that is a CPU wheel with which every registry
+        # torchvision (and so timm and mmengine's Runner) breaks. See docs/get_started.md.
+        'torch>=2.1',
+        'torchvision',
+        'timm>=0.9',
+        'mmengine==0.10.7',
+        'mmcv-lite==2.2.0',
+        'numpy',
+        # OpenCV 5 dropped CascadeClassifier; mmcv-lite is tested against 4.x.
+        'opencv-python>=4.8,<5',
+        'matplotlib',
+        'safetensors',
+    ],
+    extras_require={
+        'tests': ['pytest', 'pytest-xdist', 'scikit-learn'],
+        'dev': ['pytest', 'pytest-xdist', 'scikit-learn', 'pre-commit', 'ruff'],
+    },
+    zip_safe=False,
+)

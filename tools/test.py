@@ -1,0 +1,88 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+Writes ``metrics.json``, ``confusion_matrix.csv`` and ``confusion_matrix.png``
+(class names on the axes) into the work dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from ferlab.utils import apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
+from ferlab.visualization import plot_confusion_matrix, write_confusion_matrix_csv  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a ferlab model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for metrics and plots')
+    parser.add_argument('--out', help='also dump per-sample predictions to this .pkl file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def export_metrics(metrics: dict, classes, work_dir: str) -> dict:
+    """Write metrics.json (+ confusion matrix CSV/PNG); returns the paths written."""
+    os.makedirs(work_dir, exist_ok=True)
+    cm = metrics.pop('confusion_matrix', None)
+    paths = {}
+    scalars = {k: (float(v) if hasattr(v, '__float__') else v) for k, v in metrics.items()}
+    paths['metrics'] = osp.join(work_dir, 'metrics.json')
+    with open(paths['metrics'], 'w', encoding='utf-8') as f:
+        json.dump(scalars, f, indent=2, sort_keys=True)
+    if cm is not None:
+        names = list(classes) if classes and len(classes) == len(cm) else [str(i) for i in range(len(cm))]
+        paths['confusion_matrix_csv'] = osp.join(work_dir, 'confusion_matrix.csv')
+        paths['confusion_matrix_png'] = osp.join(work_dir, 'confusion_matrix.png')
+        write_confusion_matrix_csv(cm, names, paths['confusion_matrix_csv'])
+        plot_confusion_matrix(cm, names, paths['confusion_matrix_png'])
+    return paths
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    apply_cfg_options(cfg, args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must end with .pkl, got {args.out}')
+        evaluator = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluator, dict(type='DumpResults', out_file_path=args.out)]
+    if cfg.launcher == 'pytorch':
+        init_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        classes = runner.test_dataloader.dataset.metainfo.get('classes')
+        paths = export_metrics(dict(metrics), classes, runner.work_dir)
+        runner.logger.info('wrote ' + ', '.join(paths.values()))
+        summary = {k: round(float(v), 2) for k, v in metrics.items() if k != 'confusion_matrix'}
+        print(json.dumps(summary, indent=1))
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
