@@ -1,0 +1,109 @@
+"""Helpers shared by ferlab's tests (fake datasets, tiny configs, free ports).
+
+Import as ``from tests.utils import make_fake_rafdb`` (``tests/conftest.py``
+puts the repository root on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+import socket
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+PathLike = Union[str, Path]
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RAFDB_LABEL_FILE = 'basic/EmoLabel/list_patition_label.txt'
+RAFDB_ALIGNED_DIR = 'basic/Image/aligned'
+
+
+def make_fake_rafdb(
+    root: PathLike,
+    n_train: int = 8,
+    n_test: int = 4,
+    size: int = 32,
+    seed: int = 0,
+    num_classes: int = 7,
+) -> str:
+    """Write a tiny RAF-DB ``basic`` tree of random JPEGs under ``root``.
+
+    Layout (as read by :class:`ferlab.datasets.RAFDB`)::
+
+        basic/EmoLabel/list_patition_label.txt   # "train_00001.jpg 3" (labels 1..7)
+        basic/Image/aligned/train_00001_aligned.jpg
+
+    Labels cycle through ``1..num_classes`` so every class appears once there
+    are at least ``num_classes`` samples.
+
+    Args:
+        root: Directory to create (may exist).
+        n_train: Number of training images (``train_00001`` ...).
+        n_test: Number of test images (``test_0001`` ...).
+        size: Side of the square images in pixels.
+        seed: Seed of the random pixels.
+        num_classes: Labels are drawn from ``1..num_classes`` (at most 7).
+
+    Returns:
+        ``str(root)``, usable as ``data_root``.
+    """
+    if n_train < 0 or n_test < 0 or n_train + n_test == 0:
+        raise ValueError(f'need n_train, n_test >= 0 and at least one image, got {n_train}, {n_test}')
+    if not 1 <= num_classes <= 7:
+        raise ValueError(f'RAF-DB has 7 classes, got num_classes={num_classes}')
+    if size < 1:
+        raise ValueError(f'size must be positive, got {size}')
+    root = str(root)
+    img_dir = osp.join(root, RAFDB_ALIGNED_DIR)
+    os.makedirs(img_dir, exist_ok=True)
+    os.makedirs(osp.dirname(osp.join(root, RAFDB_LABEL_FILE)), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines = []
+    names = [f'train_{i:05d}' for i in range(1, n_train + 1)] + [f'test_{i:04d}' for i in range(1, n_test + 1)]
+    for k, stem in enumerate(names):
+        label = k % num_classes + 1
+        lines.append(f'{stem}.jpg {label}')
+        img = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+        ok = cv2.imwrite(osp.join(img_dir, f'{stem}_aligned.jpg'), img)
+        if not ok:
+            raise OSError(f'could not write {stem}_aligned.jpg under {img_dir}')
+    with open(osp.join(root, RAFDB_LABEL_FILE), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+    return root
+
+
+def tiny_train_options(data_root: PathLike, max_epochs: int = 1, batch_size: int = 4, img_size: int = 32) -> list:
+    """``--cfg-options`` that shrink ``configs/baseline/resnet18_rafdb.py`` to a seconds-long run.
+
+    Sets the data root, tiny images, batch size, no dataloader workers, the
+    epoch count, frequent logging and a checkpoint every epoch (kept).
+
+    Args:
+        data_root: A fake RAF-DB tree (see :func:`make_fake_rafdb`).
+        max_epochs: ``train_cfg.max_epochs``.
+        batch_size: Batch size of every dataloader.
+        img_size: Side of the resized images.
+
+    Returns:
+        A list of ``key=value`` strings to put after ``--cfg-options``.
+    """
+    opts = [f'data_root={data_root}', f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1']
+    opts.append('default_hooks.checkpoint.max_keep_ckpts=-1')
+    opts.append('default_hooks.checkpoint.save_best=None')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.batch_size={batch_size}', f'{loader}.num_workers=0']
+    opts.append(f'train_dataloader.dataset.pipeline.1.scale=({img_size},{img_size})')
+    for loader in ('val_dataloader', 'test_dataloader'):
+        opts.append(f'{loader}.dataset.pipeline.1.scale=({img_size},{img_size})')
+    return opts
+
+
+def free_port() -> int:
+    """A TCP port on localhost that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
