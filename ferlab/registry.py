@@ -16,6 +16,9 @@ Run ``python -m ferlab.registry`` to print every registry and its members.
 from __future__ import annotations
 
 import difflib
+import functools
+import re
+from typing import Callable
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -38,13 +41,90 @@ from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
+_NOT_FOUND = re.compile(r"^'?(?P<type>.+?) is not in the (?:(?P<scope>[^:\s]+)::)?(?P<name>.+?) registry")
+
+
+def _close_names(name: str, names: list[str], n: int = 5) -> list[str]:
+    """The entries of ``names`` closest to ``name`` (case-insensitive)."""
+    lowered = {x.lower(): x for x in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[c] for c in close]
+
+
+def _unknown_type_error(obj_type: str, registry: Registry) -> KeyError:
+    """The ``KeyError`` raised for an unregistered ``type``: registry + closest names."""
+    if isinstance(registry, FerRegistry):
+        close = registry.suggest(obj_type)
+    else:
+        registry.import_from_location()
+        names = set(registry._module_dict)
+        for child in registry.children.values():
+            names.update(f'{child.scope}.{n}' for n in child._module_dict)
+        close = _close_names(obj_type, sorted(names))
+    hint = f'closest registered names: {close}' if close else 'no similar name is registered'
+    return KeyError(
+        f'type={obj_type!r} is not registered in registry {registry.name!r} (scope '
+        f'{registry.scope!r}); {hint}. Check the spelling, register the class with '
+        f'@<REGISTRY>.register_module(), or load the module that defines it with '
+        f'custom_imports=dict(imports=[...]) in the config (see docs/plugins.md). '
+        f'List every registered name with `python -m ferlab.registry`.'
+    )
+
+
+def _improve_key_error(err: KeyError, cfg, registry: Registry) -> KeyError | None:
+    """Rewrite mmengine's "X is not in the scope::name registry" error, else ``None``."""
+    msg = str(err.args[0]) if err.args else ''
+    match = _NOT_FOUND.match(msg)
+    obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
+    if match is None or 'closest' in msg or not isinstance(obj_type, str) or match['type'] != obj_type:
+        return None
+    target = registry
+    scope = match['scope']
+    if scope is not None and scope != registry.scope:
+        # build_from_cfg switched to the child of the current default scope.
+        root = registry._get_root_registry()
+        found = root if root.scope == scope else root._search_child(scope)
+        if found is not None:
+            target = found
+    return _unknown_type_error(obj_type, target)
+
+
+def _wrap_build_func(build_func: Callable) -> Callable:
+    """Wrap a registry's ``build_func`` so unknown types name the closest names.
+
+    mmengine's ``Registry.build`` calls ``build_func(cfg, ..., registry=self)``;
+    the Runner builds through mmengine's *root* registries, whose
+    ``build_from_cfg`` switches to ferlab's child for ``default_scope='ferlab'``
+    and raises a bare ``KeyError`` when ``get`` returns ``None``. ``get`` keeps
+    returning ``None`` (mmengine relies on it); only that error is rewritten.
+    """
+    if getattr(build_func, '_ferlab_wrapped', False):
+        return build_func
+
+    @functools.wraps(build_func)
+    def wrapped(cfg, *args, **kwargs):
+        try:
+            return build_func(cfg, *args, **kwargs)
+        except KeyError as err:
+            registry = kwargs.get('registry', args[0] if args else None)
+            better = _improve_key_error(err, cfg, registry) if isinstance(registry, Registry) else None
+            if better is None:
+                raise
+            raise better from None
+
+    wrapped._ferlab_wrapped = True
+    return wrapped
+
 
 class FerRegistry(Registry):
     """A :class:`mmengine.registry.Registry` whose lookup failures are helpful.
 
     ``get`` returns ``None`` for an unknown name (mmengine relies on that);
-    ``build`` turns mmengine's terse ``KeyError`` into one that lists the
-    closest registered names of this registry, its parent and its children.
+    building an unknown ``type`` raises a ``KeyError`` that names the registry
+    and the closest registered names of this registry, its parent and the
+    parent's other children. The same message is produced when the Runner
+    builds through mmengine's root registries (their ``build_func`` is wrapped
+    when ferlab creates a child).
     """
 
     def visible_names(self) -> list[str]:
@@ -53,36 +133,27 @@ class FerRegistry(Registry):
         if self.parent is not None:
             names.update(self.parent._module_dict)
             for child in self.parent.children.values():
-                names.update(f'{child.scope}.{n}' for n in child._module_dict)
+                if child is not self:
+                    names.update(f'{child.scope}.{n}' for n in child._module_dict)
         return sorted(names)
 
     def suggest(self, name: str, n: int = 5) -> list[str]:
         """Registered names closest to ``name`` (case-insensitive)."""
         self.import_from_location()
-        names = self.visible_names()
-        lowered = {x.lower(): x for x in names}
-        close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
-        return [lowered[c] for c in close]
+        return _close_names(name, self.visible_names(), n)
 
     def build(self, cfg, *args, **kwargs):
         try:
             return super().build(cfg, *args, **kwargs)
         except KeyError as err:
-            obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
-            msg = str(err)
-            if not isinstance(obj_type, str) or 'is not in the' not in msg or 'closest' in msg:
+            better = _improve_key_error(err, cfg, self)
+            if better is None:
                 raise
-            close = self.suggest(obj_type)
-            hint = f'closest registered names: {close}' if close else 'no similar name is registered'
-            raise KeyError(
-                f'type={obj_type!r} is not registered in ferlab registry {self.name!r} '
-                f'(scope {self.scope!r}); {hint}. Register it with '
-                f'@{self.name.upper()}S.register_module() or load the module that defines it '
-                f'with custom_imports.'
-            ) from None
+            raise better from None
 
 
 def _child(name: str, parent: Registry, locations: list[str]) -> FerRegistry:
+    parent.build_func = _wrap_build_func(parent.build_func)
     return FerRegistry(name, parent=parent, scope='ferlab', locations=locations)
 
 

@@ -63,7 +63,9 @@ def make_fake_rafdb(
     os.makedirs(osp.dirname(osp.join(root, RAFDB_LABEL_FILE)), exist_ok=True)
     rng = np.random.default_rng(seed)
     lines = []
-    names = [f'train_{i:05d}' for i in range(1, n_train + 1)] + [f'test_{i:04d}' for i in range(1, n_test + 1)]
+    names = [f'train_{i:05d}' for i in range(1, n_train + 1)] + [
+        f'test_{i:04d}' for i in range(1, n_test + 1)
+    ]
     for k, stem in enumerate(names):
         label = k % num_classes + 1
         lines.append(f'{stem}.jpg {label}')
@@ -76,7 +78,9 @@ def make_fake_rafdb(
     return root
 
 
-def tiny_train_options(data_root: PathLike, max_epochs: int = 1, batch_size: int = 4, img_size: int = 32) -> list:
+def tiny_train_options(
+    data_root: PathLike, max_epochs: int = 1, batch_size: int = 4, img_size: int = 32
+) -> list:
     """``--cfg-options`` that shrink ``configs/baseline/resnet18_rafdb.py`` to a seconds-long run.
 
     Sets the data root, tiny images, batch size, no dataloader workers, the

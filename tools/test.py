@@ -16,6 +16,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from mmengine.utils import import_modules_from_strings  # noqa: E402
 
 from ferlab.utils import apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
 from ferlab.visualization import plot_confusion_matrix, write_confusion_matrix_csv  # noqa: E402
@@ -24,7 +25,10 @@ from ferlab.visualization import plot_confusion_matrix, write_confusion_matrix_c
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a ferlab model')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help="checkpoint file, or 'latest' for the one named in <work_dir>/last_checkpoint",
+    )
     parser.add_argument('--work-dir', help='directory for metrics and plots')
     parser.add_argument('--out', help='also dump per-sample predictions to this .pkl file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
@@ -36,10 +40,44 @@ def parse_args(argv=None):
     return args
 
 
+def resolve_checkpoint(checkpoint: str, work_dir: str) -> str:
+    """Turn the CHECKPOINT argument into a checkpoint path.
+
+    Args:
+        checkpoint: A path, or ``'latest'`` for the checkpoint recorded in
+            ``<work_dir>/last_checkpoint`` by mmengine's ``CheckpointHook``.
+        work_dir: The work dir of the training run.
+
+    Raises:
+        FileNotFoundError: ``last_checkpoint`` or the checkpoint it names
+            (or the given path) does not exist.
+    """
+    if checkpoint == 'latest':
+        record = osp.join(work_dir, 'last_checkpoint')
+        if not osp.isfile(record):
+            raise FileNotFoundError(
+                f"CHECKPOINT 'latest' needs {record} (written by training into its work dir); "
+                'train first, or pass --work-dir of the training run, or give a checkpoint path'
+            )
+        with open(record, encoding='utf-8') as f:
+            path = f.read().strip()
+        if not path:
+            raise FileNotFoundError(f'{record} is empty: it does not name a checkpoint')
+        if not osp.isabs(path) and not osp.isfile(path):
+            path = osp.join(work_dir, osp.basename(path))
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{record} names checkpoint {path}, which does not exist')
+        return path
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint file {checkpoint} does not exist')
+    return checkpoint
+
+
 def export_metrics(metrics: dict, classes, work_dir: str) -> dict:
     """Write metrics.json (+ confusion matrix CSV/PNG); returns the paths written."""
     os.makedirs(work_dir, exist_ok=True)
-    cm = metrics.pop('confusion_matrix', None)
+    cm_keys = [k for k in metrics if k == 'confusion_matrix' or k.endswith('/confusion_matrix')]
+    cm = metrics.pop(cm_keys[0]) if cm_keys else None  # the key carries the metric's prefix, if any
     paths = {}
     scalars = {k: (float(v) if hasattr(v, '__float__') else v) for k, v in metrics.items()}
     paths['metrics'] = osp.join(work_dir, 'metrics.json')
@@ -55,6 +93,7 @@ def export_metrics(metrics: dict, classes, work_dir: str) -> dict:
 
 
 def main(argv=None):
+    """Evaluate; returns the metrics dict (for in-process use from tests)."""
     args = parse_args(argv)
     register_all_modules()
     cfg = Config.fromfile(args.config)
@@ -64,7 +103,10 @@ def main(argv=None):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    custom = cfg.get('custom_imports')
+    if custom:  # also when given through --cfg-options
+        import_modules_from_strings(**custom)
+    cfg.load_from = resolve_checkpoint(args.checkpoint, cfg.work_dir)
     cfg.resume = False
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
@@ -79,7 +121,7 @@ def main(argv=None):
         classes = runner.test_dataloader.dataset.metainfo.get('classes')
         paths = export_metrics(dict(metrics), classes, runner.work_dir)
         runner.logger.info('wrote ' + ', '.join(paths.values()))
-        summary = {k: round(float(v), 2) for k, v in metrics.items() if k != 'confusion_matrix'}
+        summary = {k: round(float(v), 2) for k, v in metrics.items() if not k.endswith('confusion_matrix')}
         print(json.dumps(summary, indent=1))
     return metrics
 

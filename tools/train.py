@@ -10,7 +10,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.device import get_device  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from mmengine.utils import import_modules_from_strings  # noqa: E402
 
 from ferlab.utils import apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
 
@@ -42,7 +44,41 @@ def parse_args(argv=None):
     return args
 
 
+class AmpUnavailableError(RuntimeError):
+    """Mixed precision was requested on a machine without a CUDA/NPU/MLU/MUSA device."""
+
+
+def import_custom_modules(cfg: Config) -> None:
+    """Import ``cfg.custom_imports``.
+
+    ``Config.fromfile`` imports them only when they are written in the config
+    file; this also honours ``--cfg-options custom_imports.imports=[pkg.mod]``.
+    """
+    custom = cfg.get('custom_imports')
+    if custom:
+        import_modules_from_strings(**custom)
+
+
+def check_amp_device(cfg: Config) -> None:
+    """Fail early and clearly if the config asks for AMP without an accelerator.
+
+    mmengine's ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU/MUSA device deep
+    inside the Runner; this turns that into one actionable message.
+
+    Raises:
+        AmpUnavailableError: ``optim_wrapper.type`` is ``AmpOptimWrapper``
+            and mmengine finds no accelerator.
+    """
+    wrapper = cfg.get('optim_wrapper') or {}
+    if wrapper.get('type') == 'AmpOptimWrapper' and get_device() == 'cpu':
+        raise AmpUnavailableError(
+            '--amp (AmpOptimWrapper) needs a CUDA, NPU, MLU or MUSA device, but this machine has '
+            'none (mmengine device: cpu). Train without --amp on CPU, or run on a GPU machine.'
+        )
+
+
 def merge_args(cfg: Config, args) -> Config:
+    """Apply the command-line options to ``cfg`` (in place) and return it."""
     cfg.launcher = args.launcher
     apply_cfg_options(cfg, args.cfg_options)
     if args.work_dir is not None:
@@ -70,9 +106,12 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def main(argv=None):
+    """Train; returns the Runner (for in-process use from tests)."""
     args = parse_args(argv)
     register_all_modules()
     cfg = merge_args(Config.fromfile(args.config), args)
+    import_custom_modules(cfg)
+    check_amp_device(cfg)
     if cfg.launcher == 'pytorch':
         init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
@@ -81,4 +120,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except AmpUnavailableError as err:
+        sys.exit(f'tools/train.py: error: {err}')

@@ -12,6 +12,13 @@ from .categories import (
     name_label_map,
 )
 from .rafdb import RAFDB
+from .affectnet import AffectNet  # noqa: F401
+from .affwild2 import AffWild2  # noqa: F401
+from .categories import RAFAU_AUS  # noqa: F401
+from .ferplus import FERPlus  # noqa: F401
+from .image_folder import ImageFolderFER  # noqa: F401
+from .rafau import RAFAU  # noqa: F401
+from .sfew import SFEW  # noqa: F401
 from .samplers import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 

@@ -58,6 +58,8 @@ class BaseFERDataset(BaseDataset):
 
     METAINFO: dict = dict(classes=())
     DOCS_ANCHOR: str = ''
+    #: False for datasets that carry AU labels only (no ``gt_label``), e.g. RAF-AU.
+    HAS_EXPRESSION: bool = True
 
     def __init__(
         self,
@@ -70,7 +72,9 @@ class BaseFERDataset(BaseDataset):
         metainfo: dict | None = None,
         **kwargs,
     ):
-        self.native_classes = tuple(self.METAINFO['classes'])
+        # A subclass whose class order depends on its arguments (AffectNet-7/8,
+        # ImageFolderFER) passes it as ``metainfo['classes']``.
+        self.native_classes = tuple((metainfo or {}).get('classes', self.METAINFO['classes']))
         self._target_classes = tuple(classes) if classes is not None else None
         if label_map is not None and classes is None:
             raise ValueError('label_map needs classes=(...) naming the target class order')
@@ -125,23 +129,31 @@ class BaseFERDataset(BaseDataset):
     def load_data_list(self) -> list[dict]:
         self.check_root()
         data_list = self.load_annotations()
-        mapping = self._effective_label_map()
-        if mapping is not None:
-            data_list = self._apply_label_map(data_list, mapping)
+        if self.HAS_EXPRESSION:
+            # Native labels are checked before any re-ordering: an out-of-range
+            # label must be an error, not a sample silently dropped by the map.
+            self._check_labels(data_list, self.native_classes)
+            mapping = self._effective_label_map()
+            if mapping is not None:
+                data_list = self._apply_label_map(data_list, mapping)
         if not data_list:
             raise ValueError(
                 f'{type(self).__name__}: split {self.ann_file or self.data_root!r} is empty '
                 f'(no usable samples); {self.docs_hint()}.'
             )
-        n = self.num_classes
+        if self.HAS_EXPRESSION:
+            self._check_labels(data_list, self.classes)
+        return data_list
+
+    def _check_labels(self, data_list: list[dict], classes: Sequence[str]) -> None:
+        n = len(classes)
         for info in data_list:
             label = info['gt_label']
             if not 0 <= label < n:
                 raise ValueError(
                     f'{type(self).__name__}: {info.get("img_path", "sample")} has label {label} '
-                    f'outside 0..{n - 1} ({self.classes})'
+                    f'outside 0..{n - 1} ({tuple(classes)})'
                 )
-        return data_list
 
     def _effective_label_map(self) -> dict[int, int] | None:
         if self._label_map is not None:
@@ -190,6 +202,8 @@ class BaseFERDataset(BaseDataset):
 
     def get_gt_labels(self) -> np.ndarray:
         """``(N,)`` int64 labels as currently served (overrides applied)."""
+        if not self.HAS_EXPRESSION:
+            raise RuntimeError(f'{type(self).__name__} carries AU labels only; it has no gt_label')
         if self._served_labels is None:
             self.full_init()
             self._served_labels = np.array(
@@ -206,6 +220,8 @@ class BaseFERDataset(BaseDataset):
 
     def set_gt_label(self, idx: int, label: int) -> None:
         """Serve ``label`` for stored sample ``idx`` from now on."""
+        if not self.HAS_EXPRESSION:
+            raise RuntimeError(f'{type(self).__name__} carries AU labels only; it has no gt_label')
         if self.test_mode:
             raise RuntimeError(f'{type(self).__name__} is a test-mode split; its labels are immutable')
         if not 0 <= label < self.num_classes:

@@ -28,6 +28,12 @@ AFFWILD2_CLASSES = (
 #: SFEW 2.0 folder names (alphabetical).
 SFEW_CLASSES = ('Angry', 'Disgust', 'Fear', 'Happy', 'Neutral', 'Sad', 'Surprise')
 
+#: RAF-AU: the 21 expression-related AUs AU-ViT uses ("the first 21" of the 26 coded AUs),
+#: in ascending AU number. ``au_label[i]`` is AU ``RAFAU_AUS[i]``.
+RAFAU_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 18, 20, 22, 23, 24, 25, 26, 27)
+#: The AUs the AU-ViT paper lists for RAF-AU (ascending); AUs outside this list are ignored.
+RAFAU_ALL_AUS = RAFAU_AUS + (28, 29, 35, 43)
+
 _SYNONYMS = {
     'anger': 'anger', 'angry': 'anger', 'an': 'anger',
     'disgust': 'disgust', 'disgusted': 'disgust', 'di': 'disgust',

@@ -37,27 +37,28 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 
 def _numpy_globals() -> list:
-    """numpy objects that appear in pickled arrays, dtypes and scalars."""
+    """numpy objects that pickled arrays, dtypes and scalars reference.
+
+    mmengine's message hub stores logged values as numpy arrays/scalars:
+    ``_reconstruct`` + ``ndarray`` rebuild arrays, ``scalar`` rebuilds
+    scalars, ``dtype`` + its concrete ``numpy.dtypes.*DType`` classes rebuild
+    dtypes (the unpickler checks the class on ``BUILD``). The numpy 1.x
+    module path (``numpy.core.multiarray``) is accepted too, for checkpoints
+    written under numpy 1.x.
+    """
     out: list = [np.ndarray, np.dtype]
     try:  # numpy >= 2
         from numpy._core.multiarray import _reconstruct, scalar
 
         out += [_reconstruct, scalar]
+        out += [(_reconstruct, 'numpy.core.multiarray._reconstruct'), (scalar, 'numpy.core.multiarray.scalar')]
     except ImportError:  # pragma: no cover - numpy 1.x
-        pass
-    try:  # numpy 1.x names, still used by checkpoints written under numpy 1.x
-        import numpy.core.multiarray as old_ma
+        from numpy.core.multiarray import _reconstruct, scalar
 
-        out += [old_ma._reconstruct, old_ma.scalar]
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
+        out += [_reconstruct, scalar]
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
-    out += [
-        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-        np.uint8, np.uint16, np.uint32, np.uint64, np.bool_,
-    ]  # fmt: skip
     return out
 
 
@@ -79,21 +80,22 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 
 def safe_globals() -> list:
-    """The allow-list: exactly the non-tensor types in mmengine checkpoints.
+    """The allow-list: exactly the non-tensor globals in mmengine checkpoints.
 
-    ``HistoryBuffer`` (message hub), numpy arrays/dtypes/scalars (logged
-    values), ``Counter`` (MultiStepLR milestones), ``OrderedDict``/
-    ``defaultdict``, and a ``getattr`` restricted to ``HistoryBuffer`` methods.
+    Measured on checkpoints written by mmengine 0.10.7 (SGD + MultiStepLR,
+    AdamW + LinearLR/ExponentialLR, with ``save_best``): ``HistoryBuffer``
+    (message hub), numpy arrays/dtypes/scalars (logged values) and
+    ``getattr`` (``HistoryBuffer._statistics_methods``), served here by a
+    stand-in restricted to ``HistoryBuffer`` methods. ``Counter``
+    (MultiStepLR milestones) and ``OrderedDict`` (state dicts) are listed
+    for clarity; torch's weights-only unpickler accepts them already.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 
     return [
         HistoryBuffer,
         collections.OrderedDict,
-        collections.defaultdict,
         collections.Counter,
-        set,
-        frozenset,
         (_history_buffer_getattr, '__builtin__.getattr'),
         (_history_buffer_getattr, 'builtins.getattr'),
     ] + _numpy_globals()
@@ -123,8 +125,23 @@ def safe_torch_load(source: PathLike | io.BytesIO, map_location: Any = 'cpu') ->
         raise UnsafeCheckpointError(
             f"refused to load checkpoint {name}: it references a type outside ferlab's "
             f'weights_only allow-list, so loading it could execute arbitrary code. '
-            f'torch said: {str(err).splitlines()[0]}'
+            f'Reason: {_refusal_reason(str(err))}. If the file is yours and its extra objects are '
+            'plain data, re-save it without them (e.g. only its state_dict).'
         ) from None
+
+
+def _refusal_reason(message: str) -> str:
+    """The line of torch's weights-only error that names the refused global.
+
+    torch's message starts with advice to disable ``weights_only``, which
+    ferlab never does, so only the diagnostic line is kept.
+    """
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for ln in lines:
+        if 'GLOBAL' in ln or 'global' in ln.lower() and 'weights_only' not in ln:
+            return ln.rstrip('.')
+    useful = [ln for ln in lines if 'weights_only' not in ln and not ln.startswith('Check the documentation')]
+    return (useful[-1] if useful else lines[-1] if lines else 'unknown').rstrip('.')
 
 
 def load_state_dict_file(path: PathLike, map_location: Any = 'cpu') -> dict[str, torch.Tensor]:
@@ -154,13 +171,30 @@ def load_state_dict_file(path: PathLike, map_location: Any = 'cpu') -> dict[str,
     return dict(state)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(data: bytes, path: PathLike) -> None:
-    """Write ``data`` to ``path`` through a temp file + fsync + rename."""
+    """Write ``data`` to ``path`` through a temp file + fsync + rename.
+
+    The temp file lives in the target's directory (so the rename is atomic on
+    POSIX); if anything fails, or the process dies, ``path`` keeps its
+    previous content and never holds a partial file.
+
+    Args:
+        data: The bytes to write.
+        path: The final file name.
+    """
     path = str(path)
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=directory)
     try:
+        # mkstemp creates 0600 files; give the result the mode open() would.
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()
@@ -200,7 +234,8 @@ def register_checkpoint_io() -> None:
         def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
             atomic_write_bytes(obj.encode(encoding), filepath)
 
-    register_backend('local', AtomicLocalBackend, force=True)
+    # prefixes='' makes it the backend for plain local paths (get_file_backend looks them up by prefix).
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     backend_instances.clear()
 
     @CheckpointLoader.register_scheme(prefixes='', force=True)

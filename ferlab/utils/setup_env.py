@@ -36,17 +36,45 @@ def init_cpu_distributed(cfg) -> bool:
     mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and DDP
     gets ``device_ids=[LOCAL_RANK]``, both of which fail on CPU. When CUDA is
     absent we create the process group ourselves (the Runner then skips its
-    own initialisation) and wrap the model with ``device_ids=None``.
+    own initialisation) and wrap the model with ``device_ids=None``. A
+    ``timeout`` in ``env_cfg.dist_cfg`` (seconds) is honoured; a user
+    ``model_wrapper_cfg`` is kept, only its ``device_ids`` is set to None.
+
+    Args:
+        cfg: The run's config (modified in place: ``model_wrapper_cfg`` and
+            ``env_cfg.dist_cfg.backend``).
 
     Returns:
         True if this function initialised the group.
+
+    Raises:
+        RuntimeError: ``RANK`` / ``WORLD_SIZE`` are not set (not started by
+            ``torchrun``).
     """
     if torch.cuda.is_available() or not torch.distributed.is_available():
         return False
     if torch.distributed.is_initialized():
         return False
-    if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:
-        raise RuntimeError('--launcher pytorch needs RANK/WORLD_SIZE: start with torchrun')
-    torch.distributed.init_process_group(backend='gloo')
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher pytorch needs the environment variables {missing}: start with torchrun, '
+            'e.g. bash tools/dist_train.sh CONFIG 2'
+        )
+    env_cfg = cfg.get('env_cfg') or {}
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+    kwargs = {}
+    if dist_cfg.get('timeout') is not None:
+        kwargs['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    torch.distributed.init_process_group(
+        backend='gloo', rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']), **kwargs
+    )
+    if cfg.get('env_cfg') is not None:
+        cfg.env_cfg.setdefault('dist_cfg', {})
+        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    else:
+        wrapper['device_ids'] = None
     return True

@@ -34,7 +34,28 @@ def _collect(data_samples: Sequence[dict]) -> list[dict]:
 
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(C, C)`` counts, rows = ground truth, columns = prediction."""
+    """``(C, C)`` counts, rows = ground truth, columns = prediction.
+
+    Args:
+        pred: ``(N,)`` predicted class indices.
+        gt: ``(N,)`` ground-truth class indices.
+        num_classes: ``C``.
+
+    Raises:
+        ValueError: shapes differ or a label is outside ``[0, C)`` (``np.bincount``
+            would otherwise silently count it in a wrong cell or fail obscurely).
+    """
+    pred = np.asarray(pred, dtype=np.int64).reshape(-1)
+    gt = np.asarray(gt, dtype=np.int64).reshape(-1)
+    if pred.shape != gt.shape:
+        raise ValueError(f'pred and gt must have the same length, got {pred.shape[0]} and {gt.shape[0]}')
+    for name, arr in (('ground-truth', gt), ('predicted', pred)):
+        bad = (arr < 0) | (arr >= num_classes)
+        if bad.any():
+            raise ValueError(
+                f'{name} label {int(arr[bad][0])} is outside [0, {num_classes}) '
+                f'({int(bad.sum())} such samples); check num_classes / the dataset classes'
+            )
     return np.bincount(gt * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
@@ -58,6 +79,13 @@ class _ScoreMetric(BaseMetric):
 
     @staticmethod
     def stack(results: list[dict]) -> tuple[torch.Tensor, np.ndarray]:
+        if not results:
+            raise ValueError('metric got no samples: is the evaluation dataloader empty?')
+        shapes = {tuple(r['pred_score'].shape) for r in results}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise ValueError(
+                f'every pred_score must be a (C,) vector of the same C, got shapes {sorted(shapes)}'
+            )
         scores = torch.stack([r['pred_score'] for r in results])
         gt = np.array([r['gt_label'] for r in results], dtype=np.int64)
         return scores, gt
@@ -67,8 +95,14 @@ class _ScoreMetric(BaseMetric):
 class Accuracy(_ScoreMetric):
     """Top-k accuracy in percent over the whole split.
 
+    A sample counts as correct for ``k`` if its ground truth is among the
+    ``k`` highest scores (``k >= C`` is therefore 100). Keys:
+    ``accuracy/top{k}``.
+
     Args:
-        topk: One or several k.
+        topk: One positive int or a sequence of them.
+        collect_device: Where results are gathered in distributed runs.
+        prefix: Optional key prefix.
     """
 
     default_prefix = ''
@@ -76,6 +110,8 @@ class Accuracy(_ScoreMetric):
     def __init__(self, topk: int | Sequence[int] = (1,), collect_device='cpu', prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
+        if not self.topk or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.topk):
+            raise ValueError(f'topk must be a positive int or a sequence of them, got {topk!r}')
 
     def compute_metrics(self, results: list[dict]) -> dict:
         scores, gt = self.stack(results)
@@ -116,6 +152,10 @@ class FERMetric(_ScoreMetric):
         prefix=None,
     ):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if num_classes is not None and (
+            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+        ):
+            raise ValueError(f'num_classes must be a positive int or None, got {num_classes!r}')
         self.num_classes = num_classes
         self.per_class = per_class
         self.with_confusion_matrix = with_confusion_matrix

@@ -1,4 +1,6 @@
+from .iresnet import IResNet
 from .resnet import ResNet
 from .timm_backbone import TimmBackbone
+from .vit import ViTBackbone
 
-__all__ = ['ResNet', 'TimmBackbone']
+__all__ = ['IResNet', 'ResNet', 'TimmBackbone', 'ViTBackbone']

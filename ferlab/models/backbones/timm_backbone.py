@@ -48,10 +48,13 @@ class TimmBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         import timm
 
-        if model_name not in timm.list_models():
+        # 'arch.tag' names (e.g. 'vit_base_patch16_224.augreg_in21k') select a config only.
+        arch = model_name.split('.', 1)[0]
+        known = timm.list_models()
+        if arch not in known:
             import difflib
 
-            close = difflib.get_close_matches(model_name, timm.list_models(), n=5)
+            close = difflib.get_close_matches(arch, known, n=5)
             raise ValueError(f'timm has no model {model_name!r}; closest: {close}')
         create_kwargs = dict(pretrained=False, in_chans=in_channels, **kwargs)
         if features_only:
@@ -65,6 +68,30 @@ class TimmBackbone(BaseModule):
         self.pooled = pooled
         self.model_name = model_name
         self.pretrained = pretrained
+        feature_info = getattr(self.timm_model, 'feature_info', None)
+        if features_only and feature_info is not None:
+            self.out_channels = list(feature_info.channels())
+        else:
+            self.out_channels = [getattr(self.timm_model, 'num_features', None)]
+
+    def _match_keys(self, state: dict) -> dict:
+        """Align a plain timm state dict with the wrapped model's keys.
+
+        ``features_only`` wraps some models (ViTs, …) in a module whose keys
+        carry a ``model.`` prefix; ferlab checkpoints of this backbone carry
+        ``timm_model.``. Both directions are handled.
+        """
+        own = set(self.timm_model.state_dict())
+        out = {}
+        for key, value in state.items():
+            if key.startswith('timm_model.'):
+                key = key[len('timm_model.') :]
+            if key not in own and f'model.{key}' in own:
+                key = f'model.{key}'
+            elif key not in own and key.startswith('model.') and key[len('model.') :] in own:
+                key = key[len('model.') :]
+            out[key] = value
+        return out
 
     def init_weights(self) -> None:
         """Apply ``init_cfg`` (if any), then the local pretrained file (if any).
@@ -79,6 +106,7 @@ class TimmBackbone(BaseModule):
                 self.timm_model,
                 self.pretrained,
                 what=f'timm {self.model_name} weights',
+                key_map=self._match_keys,
                 how_to_get=f'export them once with timm.create_model({self.model_name!r}, '
                 'pretrained=True).state_dict() on a machine with hub access',
             )

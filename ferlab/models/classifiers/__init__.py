@@ -1,3 +1,4 @@
 from .fer_classifier import FERClassifier
+from .mvt import MVT
 
-__all__ = ['FERClassifier']
+__all__ = ['FERClassifier', 'MVT']

@@ -1,3 +1,6 @@
+from .affinity_loss import AffinityLoss  # noqa: F401
+from .center_loss import CenterLoss  # noqa: F401
 from .cross_entropy_loss import CrossEntropyLoss
+from .partition_loss import PartitionLoss  # noqa: F401
 
 __all__ = ['CrossEntropyLoss']

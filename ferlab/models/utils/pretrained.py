@@ -36,6 +36,8 @@ def load_pretrained_file(
     Raises:
         FileNotFoundError: naming ``path`` and ``how_to_get``. ferlab never
             downloads weights.
+        RuntimeError: no tensor of the file matches ``module`` (wrong file or
+            layout), or ``strict`` and keys differ.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(
@@ -49,10 +51,18 @@ def load_pretrained_file(
     if key_map is not None:
         state = key_map(state)
     own = module.state_dict()
+    n_file, file_keys = len(state), list(state)[:3]
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     for k in mismatched:
         state.pop(k)
     missing, unexpected = module.load_state_dict(state, strict=False)
+    if own and n_file and len(unexpected) == len(state):
+        raise RuntimeError(
+            f'pretrained {what} at {path!r}: none of its {n_file} tensors matches '
+            f'{type(module).__name__} (file keys e.g. {file_keys}, model keys e.g. '
+            f'{list(own)[:3]}{", shape-mismatched " + str(mismatched[:3]) if mismatched else ""}); '
+            'wrong file or layout?'
+        )
     if strict and (missing or unexpected or mismatched):
         raise RuntimeError(
             f'{path} does not match {type(module).__name__}: missing {missing[:10]}, '

@@ -1,0 +1,193 @@
+"""SCN / MVT relabeling of suspected mislabeled training samples.
+
+* SCN (Wang et al., CVPR 2020), MVT Eq. 5: relabel to ``l_max`` if ``P_max - P_gt > delta``.
+* MVT dynamic relabeling (Li et al., ICASSP 2022), Eq. 6:
+  relabel if ``P_max - P_gt > f(P_gt) + delta`` with ``f >= 0`` monotone increasing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ferlab.registry import HOOKS
+
+from .label_state_hook import unwrap_dataset
+
+
+class RelabelThreshold:
+    """The dynamic part ``f(P_gt)`` of Eq. 6.
+
+    The paper names four shapes (Fig. 5a) without publishing their formulas;
+    ferlab's documented, configurable forms (all ``f(0) ~ 0``, non-negative,
+    monotone increasing on ``[0, 1]``):
+
+    * ``'constant'``: ``f(p) = 0`` — SCN's fixed threshold, Eq. 5.
+    * ``'linear'``: ``f(p) = scale * p``.
+    * ``'quadratic'``: ``f(p) = scale * p^2``.
+    * ``'sigmoid'``: ``f(p) = scale * (s(k (p - c)) - s(-k c))`` with ``s`` the
+      logistic function, steepness ``k`` and centre ``c`` (shifted so ``f(0) = 0``).
+
+    Defaults: ``scale=1``, ``steepness=10``, ``center=0.5``.
+    """
+
+    KINDS = ('constant', 'linear', 'quadratic', 'sigmoid')
+
+    def __init__(self, kind: str = 'sigmoid', scale: float = 1.0, steepness: float = 10.0, center: float = 0.5):
+        if kind not in self.KINDS:
+            raise ValueError(f'relabel threshold f must be one of {self.KINDS}, got {kind!r}')
+        if scale < 0 or steepness <= 0:
+            raise ValueError(f'need scale >= 0 and steepness > 0 so that f is non-negative and increasing, '
+                             f'got scale={scale}, steepness={steepness}')  # fmt: skip
+        self.kind, self.scale, self.steepness, self.center = kind, scale, steepness, center
+
+    def __call__(self, p_gt: torch.Tensor) -> torch.Tensor:
+        if self.kind == 'constant':
+            return torch.zeros_like(p_gt)
+        if self.kind == 'linear':
+            return self.scale * p_gt
+        if self.kind == 'quadratic':
+            return self.scale * p_gt**2
+        offset = 1.0 / (1.0 + math.exp(self.steepness * self.center))
+        return self.scale * (torch.sigmoid(self.steepness * (p_gt - self.center)) - offset)
+
+    def __repr__(self) -> str:
+        return f'RelabelThreshold({self.kind!r}, scale={self.scale}, steepness={self.steepness}, center={self.center})'
+
+
+def relabel_decision(
+    scores: torch.Tensor, labels: torch.Tensor, delta: float, f: RelabelThreshold
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 5/6 on a batch.
+
+    Args:
+        scores: ``(B, C)`` class probabilities.
+        labels: ``(B,)`` the labels currently served (``l_org``).
+        delta: Lower limit of the threshold.
+        f: The dynamic threshold.
+
+    Returns:
+        ``(relabel, new_labels)``: ``(B,)`` bool and ``(B,)`` long (``l_max`` where
+        relabeled, else ``l_org``).
+    """
+    if scores.dim() != 2 or labels.shape != scores.shape[:1]:
+        raise ValueError(f'need (B, C) scores and (B,) labels, got {tuple(scores.shape)}, {tuple(labels.shape)}')
+    labels = labels.long().to(scores.device)
+    p_max, l_max = scores.max(dim=1)
+    p_gt = scores.gather(1, labels[:, None]).squeeze(1)
+    relabel = (p_max - p_gt) > (f(p_gt) + delta)
+    return relabel, torch.where(relabel, l_max, labels)
+
+
+@HOOKS.register_module()
+class RelabelHook(Hook):
+    """Relabel training samples after each optimiser step (SCN Eq. 5 / MVT Eq. 6).
+
+    From epoch ``start_epoch`` on (0-based; SCN and MVT: 10), after every
+    training iteration the batch's softmax scores (published by the model in
+    ``model.last_train_batch = dict(scores=(B, C), data_samples=[...])``, e.g.
+    by :class:`ferlab.models.MVT`) are compared with the served labels, and
+    each relabeled sample's label is overwritten in the unwrapped training
+    dataset with ``dataset.set_gt_label(sample_idx, l_max)``; the dataset then
+    serves it from the next time it is loaded. ``LabelStateHook`` saves the
+    overrides in checkpoints, so ``--resume`` keeps them. Validation and test
+    sets are never touched.
+
+    Per epoch it logs ``relabel/count`` (relabel events), ``relabel/total``
+    (samples whose served label differs from the annotation) and, when samples
+    carry ``clean_label`` (SynthFER), ``relabel/correct`` (events whose new label
+    equals the clean label). :attr:`history` keeps these per epoch.
+
+    Args:
+        start_epoch: First epoch (0-based) that relabels.
+        delta: ``delta`` of Eq. 5/6 (paper: 0.2).
+        threshold: ``f`` as a kind string or a dict for :class:`RelabelThreshold`
+            (``'constant'`` = SCN).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, start_epoch: int = 10, delta: float = 0.2, threshold: str | dict = 'sigmoid'):
+        if start_epoch < 0:
+            raise ValueError(f'start_epoch must be >= 0, got {start_epoch}')
+        if not 0.0 <= delta < 1.0:
+            raise ValueError(f'delta must be in [0, 1), got {delta}')
+        self.start_epoch = start_epoch
+        self.delta = delta
+        self.f = RelabelThreshold(**threshold) if isinstance(threshold, dict) else RelabelThreshold(threshold)
+        self.history: list[dict] = []
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self.count = 0
+        self.correct = 0
+        self.with_clean = 0
+
+    @staticmethod
+    def _dataset(runner):
+        ds = unwrap_dataset(runner.train_dataloader.dataset)
+        if not hasattr(ds, 'set_gt_label'):
+            raise TypeError(f'RelabelHook needs a training dataset with set_gt_label, got {type(ds).__name__}')
+        return ds
+
+    def before_train(self, runner) -> None:
+        loader = runner.train_dataloader
+        if loader.num_workers > 0 and getattr(loader, 'persistent_workers', False):
+            raise ValueError(
+                'RelabelHook writes labels into the training dataset of the main process; persistent '
+                'dataloader workers keep stale copies. Set train_dataloader.persistent_workers=False.'
+            )
+        self._dataset(runner)
+
+    def before_train_epoch(self, runner) -> None:
+        self._reset_counts()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if runner.epoch < self.start_epoch:
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        batch = getattr(model, 'last_train_batch', None)
+        if batch is None:
+            raise AttributeError(
+                f'{type(model).__name__} does not publish last_train_batch (softmax scores and data samples '
+                'of the training batch); RelabelHook needs a classifier such as MVT that does'
+            )
+        samples = batch['data_samples']
+        scores = batch['scores']
+        if any('sample_idx' not in s.metainfo for s in samples):
+            raise KeyError('RelabelHook needs sample_idx in every data sample (PackFERInputs meta_keys)')
+        labels = torch.cat([s.gt_label for s in samples])
+        relabel, new = relabel_decision(scores, labels, self.delta, self.f)
+        ds = self._dataset(runner)
+        for k in relabel.nonzero().flatten().tolist():
+            idx, label = int(samples[k].sample_idx), int(new[k])
+            ds.set_gt_label(idx, label)
+            self.count += 1
+            clean = samples[k].metainfo.get('clean_label')
+            if clean is not None:
+                self.with_clean += 1
+                self.correct += int(int(clean) == label)
+        model.last_train_batch = None
+
+    def after_train_epoch(self, runner) -> None:
+        ds = self._dataset(runner)
+        state = ds.label_state_dict()['overrides']
+        total = 0
+        for i, lbl in state.items():
+            info = ds.get_data_info(i)
+            total += int(lbl != int(info.get('ori_label', info['gt_label'])))
+        rec = dict(epoch=runner.epoch + 1, count=self.count, total=total)
+        if self.with_clean:
+            rec['correct'] = self.correct
+        runner.message_hub.update_scalar('train/relabel/count', self.count)
+        runner.message_hub.update_scalar('train/relabel/total', total)
+        msg = f'relabel epoch {runner.epoch + 1}: {self.count} relabels ({self.f.kind}, delta={self.delta})'
+        if self.with_clean:
+            runner.message_hub.update_scalar('train/relabel/correct', self.correct)
+            msg += f', {self.correct} to the clean label'
+        msg += f'; {total} training labels now differ from the annotation'
+        self.history.append(rec)
+        runner.logger.info(msg)

@@ -1,0 +1,138 @@
+"""Stage 2 of MVT: a ViT classifier on images masked by a frozen MGN generator.
+
+Li et al., "MVT: Mask Vision Transformer for FER in the Wild", ICASSP 2022, Sec. 3.1, Fig. 3.
+"""
+
+from __future__ import annotations
+
+import os.path as osp
+
+import torch
+import torch.nn.functional as F
+
+from ferlab.models.mvt.mask_generator import apply_keep_mask
+from ferlab.registry import MODELS
+from ferlab.structures import FERDataSample
+from ferlab.utils.checkpoint import load_state_dict_file
+
+from .fer_classifier import FERClassifier
+
+
+@MODELS.register_module()
+class MVT(FERClassifier):
+    """Masked image ``I_M = I_in ⊙ (1 - M_p)`` → ViT (DeiT-S) → CLS → head.
+
+    The MGN generator is built from ``mgn``, loaded from the stage-1 checkpoint
+    ``mgn_checkpoint`` (keys ``generator.*`` of an :class:`MGN` checkpoint, or a
+    bare generator state dict), then frozen: ``requires_grad=False`` and always
+    in eval mode, so only the backbone/neck/head train. ``mgn=None`` gives the
+    paper's DeiT-S baseline (Table 3, first row) in the same class.
+
+    For dynamic relabeling (``RelabelHook``) the training loss stores the
+    batch's softmax scores and sample indices in :attr:`last_train_batch`.
+
+    Args:
+        backbone, neck, head, data_preprocessor, init_cfg, train_cfg: As
+            :class:`FERClassifier`.
+        mgn: :class:`MaskGenerator` config (same architecture as in stage 1) or ``None``.
+        mgn_checkpoint: Stage-1 checkpoint path (required with ``mgn``).
+        fill: ``'black'`` (paper Fig. 2) or ``'mean'``; see :func:`apply_keep_mask`.
+
+    Shapes: inputs ``(B, 3, H, W)`` → logits ``(B, C)``.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        head: dict,
+        mgn: dict | None = None,
+        mgn_checkpoint: str | None = None,
+        fill: str = 'black',
+        neck: dict | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+        train_cfg: dict | None = None,
+    ):
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+            train_cfg=train_cfg,
+        )
+        if fill not in ('black', 'mean'):
+            raise ValueError(f"fill must be 'black' or 'mean', got {fill!r}")
+        self.fill = fill
+        self.mgn_checkpoint = mgn_checkpoint
+        self.last_train_batch: dict | None = None
+        if mgn is None:
+            self.mgn = None
+            return
+        if mgn_checkpoint is None:
+            raise ValueError(
+                'MVT got an mgn config but no mgn_checkpoint: train the mask generation network first '
+                '(python tools/train.py configs/mvt/mgn_deit-s_<dataset>.py) and set '
+                'model.mgn_checkpoint to its checkpoint, or set model.mgn=None for the plain ViT baseline'
+            )
+        if not osp.isfile(mgn_checkpoint):
+            raise FileNotFoundError(
+                f'stage-1 MGN checkpoint not found at {mgn_checkpoint!r}. Run stage 1 first: '
+                'python tools/train.py configs/mvt/mgn_deit-s_<dataset>.py --work-dir work_dirs/mgn_deit-s_<dataset> '
+                'and point model.mgn_checkpoint (or --cfg-options mgn_checkpoint=...) at its epoch_N.pth'
+            )
+        mgn = dict(mgn)
+        mgn['pretrained'] = None  # the stage-1 checkpoint replaces the ImageNet initialisation
+        self.mgn = MODELS.build(mgn)
+        self._load_mgn(mgn_checkpoint)
+        self.mgn.requires_grad_(False)
+        self.mgn.eval()
+        self.mgn.is_init = True  # BaseModule.init_weights must not re-initialise it
+
+    def _load_mgn(self, path: str) -> None:
+        state = load_state_dict_file(path)
+        if any(k.startswith('generator.') for k in state):
+            state = {k[len('generator.') :]: v for k, v in state.items() if k.startswith('generator.')}
+        try:
+            missing, unexpected = self.mgn.load_state_dict(state, strict=False)
+        except RuntimeError as err:
+            raise RuntimeError(
+                f'{path} does not hold a matching MGN generator (the stage-2 model.mgn config must match '
+                f'the stage-1 generator): {err}'
+            ) from None
+        if missing:
+            raise RuntimeError(
+                f'{path} does not hold a matching MGN generator: {len(missing)} missing keys '
+                f'(e.g. {missing[:5]}); the stage-2 model.mgn config must match the stage-1 generator'
+            )
+        if unexpected:
+            raise RuntimeError(f'{path}: unexpected generator keys {unexpected[:5]}')
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.mgn is not None:
+            self.mgn.eval()  # frozen: never in training mode
+        return self
+
+    def mask_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``I_in`` → ``I_in ⊙ M_f`` with ``M_f = 1 - M_p`` from the frozen MGN; identity without MGN."""
+        if self.mgn is None:
+            return inputs
+        with torch.no_grad():
+            keep = self.mgn.keep_mask(self.mgn(inputs))
+        dp = self.data_preprocessor
+        return apply_keep_mask(inputs, keep, getattr(dp, 'mean', None), getattr(dp, 'std', None), self.fill)
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return super().extract_feat(self.mask_inputs(inputs))
+
+    def loss(self, inputs: torch.Tensor, data_samples: list[FERDataSample]) -> dict:
+        feats = self.extract_feat(inputs)
+        losses = self.head.loss(feats, data_samples)
+        with torch.no_grad():
+            logits = self.head(feats)
+        self.last_train_batch = dict(
+            scores=F.softmax(logits.float(), dim=1).detach(),
+            data_samples=data_samples,
+        )
+        return losses

@@ -1,0 +1,14 @@
+"""MVT (Li et al., ICASSP 2022): mask generation network and its losses.
+
+The stage-2 classifier lives in :mod:`ferlab.models.classifiers.mvt`, the
+dynamic relabeling in :mod:`ferlab.engine.hooks.relabel_hook`.
+"""
+
+from .losses import MaskAreaLoss, ProbVarianceLoss
+from .mask_generator import MaskGenerator, RandomPatchMask, apply_keep_mask, patch_values_to_image
+from .mgn import MGN, MGNOptimWrapperConstructor
+
+__all__ = [
+    'MGN', 'MGNOptimWrapperConstructor', 'MaskAreaLoss', 'MaskGenerator', 'ProbVarianceLoss',
+    'RandomPatchMask', 'apply_keep_mask', 'patch_values_to_image',
+]  # fmt: skip

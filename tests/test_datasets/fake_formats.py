@@ -1,0 +1,118 @@
+"""Writers of tiny fake datasets in the owners' exact file formats (see docs/datasets.md).
+
+Import as ``from tests.test_datasets.fake_formats import write_image``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+
+FERPLUS_HEADER = (
+    'Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF'
+)
+AFFECTNET_HEADER = (
+    'subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal'
+)
+AFFWILD2_HEADER = 'Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other'
+
+
+def write_image(path: str, size: int = 16, value: int | None = None, seed: int = 0) -> str:
+    """Write a small random (or solid ``value``) colour image with cv2; returns ``path``."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    if value is None:
+        img = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    else:
+        img = np.full((size, size, 3), value, dtype=np.uint8)
+    if not cv2.imwrite(path, img):
+        raise OSError(f'could not write {path}')
+    return path
+
+
+def write_text(path: str, lines: list[str]) -> str:
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path
+
+
+def pixels(value: int) -> str:
+    """FER2013 ``pixels`` cell: 2,304 space-separated ints (a solid image)."""
+    return ' '.join([str(value)] * 2304)
+
+
+def write_ferplus_csv(root: str, rows: list[tuple[str, str, list[int]]]) -> None:
+    """Write ``fer2013.csv`` + ``fer2013new.csv``.
+
+    Args:
+        root: Output folder.
+        rows: ``(usage, image_name, votes)``; ``votes`` are the 10 counts;
+            row ``i``'s image is solid gray ``i``.
+    """
+    os.makedirs(root, exist_ok=True)
+    with open(osp.join(root, 'fer2013.csv'), 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        w.writerow(['emotion', 'pixels', 'Usage'])
+        for i, (usage, _, _) in enumerate(rows):
+            w.writerow([0, pixels(i), usage])
+    with open(osp.join(root, 'fer2013new.csv'), 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        w.writerow(FERPLUS_HEADER.split(','))
+        for usage, name, votes in rows:
+            w.writerow([usage, name, *votes])
+
+
+def write_ferplus_folder(root: str, folder: str, rows: list[tuple[str, list[int]]]) -> None:
+    """Write ``<folder>/label.csv`` (``name,"(0, 0, 48, 48)",<10 counts>``) and the PNGs."""
+    d = osp.join(root, folder)
+    os.makedirs(d, exist_ok=True)
+    with open(osp.join(d, 'label.csv'), 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        for i, (name, votes) in enumerate(rows):
+            w.writerow([name, '(0, 0, 48, 48)', *votes])
+            cv2.imwrite(osp.join(d, name), np.full((48, 48), i, dtype=np.uint8))
+
+
+def affectnet_row(path: str, code: int, valence: float = 0.1, arousal: float = -0.2) -> str:
+    landmarks = ';'.join(['10.5'] * 136)
+    return f'{path},1,2,30,30,{landmarks},{code},{valence},{arousal}'
+
+
+def write_affectnet_csv(root: str, split_file: str, rows: list[tuple[str, int]], header: bool = True) -> None:
+    """Write ``Manually_Annotated_file_lists/<split_file>`` and the images it names."""
+    lines = [AFFECTNET_HEADER] if header else []
+    for i, (path, code) in enumerate(rows):
+        lines.append(affectnet_row(path, code))
+        write_image(osp.join(root, 'Manually_Annotated_Images', path), seed=i)
+    write_text(osp.join(root, 'Manually_Annotated_file_lists', split_file), lines)
+
+
+def write_affectnet_npy(root: str, split_dir: str, codes: list[int], with_va: bool = True) -> None:
+    """Write ``<split_dir>/images/<id>.jpg`` + ``annotations/<id>_exp.npy`` (codes stored as strings)."""
+    ann = osp.join(root, split_dir, 'annotations')
+    os.makedirs(ann, exist_ok=True)
+    for i, code in enumerate(codes):
+        write_image(osp.join(root, split_dir, 'images', f'{i}.jpg'), seed=i)
+        np.save(osp.join(ann, f'{i}_exp.npy'), np.array(str(code)))
+        if with_va:
+            np.save(osp.join(ann, f'{i}_val.npy'), np.array(str(0.25 * i)))
+            np.save(osp.join(ann, f'{i}_aro.npy'), np.array(str(-0.5)))
+
+
+RAFDB_LIST = 'basic/EmoLabel/list_patition_label.txt'
+
+
+def make_rafdb(root, train=(5, 1, 4), test=(1, 2, 3, 4, 7), write_images=True):
+    """RAF-DB basic tree; ``train``/``test`` are file labels (1..7)."""
+    lines = [f'train_{i:05d}.jpg {lab}' for i, lab in enumerate(train, 1)]
+    lines += [f'test_{i:04d}.jpg {lab}' for i, lab in enumerate(test, 1)]
+    write_text(osp.join(root, RAFDB_LIST), lines)
+    if write_images:
+        for line in lines:
+            stem = line.split('.')[0]
+            write_image(osp.join(root, 'basic/Image/aligned', f'{stem}_aligned.jpg'), value=10)
+    return str(root)

@@ -1,0 +1,75 @@
+import os.path as osp
+
+import pytest
+
+from ferlab.datasets import AFFWILD2_CLASSES, DatasetFormatError
+from ferlab.registry import DATASETS
+from tests.test_datasets.fake_formats import AFFWILD2_HEADER, write_image, write_text
+
+
+def make_video(root, ann_dir, video, labels, frames):
+    """``labels``: one int per frame (line k+1 = frame k); ``frames``: 1-indexed frames with an image."""
+    write_text(osp.join(str(root), ann_dir, f'{video}.txt'), [AFFWILD2_HEADER] + [str(x) for x in labels])
+    for k in frames:
+        write_image(osp.join(str(root), 'cropped_aligned', video, f'{k:05d}.jpg'), size=8, seed=k)
+
+
+def build(root, **kw):
+    return DATASETS.build(dict(type='AffWild2', data_root=str(root), **kw))
+
+
+@pytest.mark.parametrize(
+    'ann_dir',
+    [
+        'annotations/EXPR_Set/Training_Set',
+        'Third ABAW Annotations/EXPR_Classification_Challenge/Train_Set',
+        'EXPR_Recognition_Challenge/Train_Set',
+    ],
+)
+def test_editions_are_detected_and_frames_aligned(tmp_path, ann_dir):
+    # frame 2 unannotated, frame 4 has no image
+    make_video(tmp_path, ann_dir, '10-60-1280x720_right', [0, -1, 7, 4, 2], frames=[1, 2, 3, 5])
+    make_video(tmp_path, ann_dir, '2-30-640x360', [6], frames=[1])
+    ds = build(tmp_path, pipeline=[dict(type='LoadImageFromFile'), dict(type='PackFERInputs')])
+    assert ds.classes == AFFWILD2_CLASSES
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert [(d['video_id'], d['frame_idx'], d['gt_label']) for d in infos] == [
+        ('10-60-1280x720_right', 1, 0),
+        ('10-60-1280x720_right', 3, 7),
+        ('10-60-1280x720_right', 5, 2),
+        ('2-30-640x360', 1, 6),
+    ]
+    assert infos[1]['img_path'].endswith(osp.join('cropped_aligned', '10-60-1280x720_right', '00003.jpg'))
+    assert ds.num_unannotated == 1 and ds.num_missing_images == 1
+    sample = ds[2]['data_samples']
+    assert sample.video_id == '10-60-1280x720_right' and sample.frame_idx == 5
+
+
+def test_explicit_ann_dir_val_and_ambiguity(tmp_path):
+    make_video(tmp_path, 'EXPR_Set/Validation_Set', 'v1', [1, 1], frames=[1, 2])
+    make_video(tmp_path, 'EXPR_Classification_Challenge/Validation_Set', 'v2', [3], frames=[1])
+    with pytest.raises(ValueError, match='several EXPR annotation folders'):
+        build(tmp_path, split='val')
+    ds = build(tmp_path, split='val', ann_dir='EXPR_Classification_Challenge/Validation_Set')
+    assert ds.get_gt_labels().tolist() == [3] and ds.test_mode
+    with pytest.raises(FileNotFoundError, match=r'no train EXPR annotation folder .*tried'):
+        build(tmp_path, split='train')
+    with pytest.raises(FileNotFoundError, match=r'ann_dir .*nope'):
+        build(tmp_path, ann_dir='nope')
+
+
+@pytest.mark.parametrize(
+    'lines, match',
+    [
+        (['Neutral,Anger,Happy'], r'v.txt, line 1: expected the header'),
+        ([AFFWILD2_HEADER, '1', '8'], r'v.txt, line 3: expected a label in -1..7'),
+        ([AFFWILD2_HEADER, '1', 'x'], r'v.txt, line 3: expected one integer label'),
+        ([AFFWILD2_HEADER, '-1', '-1'], r'is empty'),
+    ],
+)
+def test_bad_annotation_files(tmp_path, lines, match):
+    write_text(osp.join(str(tmp_path), 'EXPR_Set/Train_Set', 'v.txt'), lines)
+    for k in (1, 2):
+        write_image(osp.join(str(tmp_path), 'cropped_aligned', 'v', f'{k:05d}.jpg'), size=8)
+    with pytest.raises(ValueError, match=match):
+        build(tmp_path)
