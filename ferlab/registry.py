@@ -241,4 +241,9 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
+    # ``python -m ferlab.registry`` runs this file as ``__main__``; let every later
+    # ``import ferlab.registry`` reuse it instead of registering each child twice.
+    import sys
+
+    sys.modules.setdefault('ferlab.registry', sys.modules[__name__])
     main()

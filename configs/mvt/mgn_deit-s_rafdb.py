@@ -17,8 +17,13 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackFERInputs'),
 ]
+# Relabeling writes labels into the main process's dataset: dataloader workers must not persist.
 train_dataloader = dict(batch_size=32, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+test_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
 
 model = dict(mask_ratio=0.15, discriminator=dict(head=dict(num_classes=7)))
+optim_wrapper = dict(
+    generator=dict(optimizer=dict(lr=9e-5)),
+    discriminator=dict(optimizer=dict(lr=9e-5)),
+)

@@ -1,4 +1,6 @@
 from . import samplers, transforms  # noqa: F401
+from .affectnet import AffectNet  # noqa: F401
+from .affwild2 import AffWild2  # noqa: F401
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import (
     AFFECTNET7_CLASSES,
@@ -6,20 +8,19 @@ from .categories import (
     AFFWILD2_CLASSES,
     FER2013_CLASSES,
     FERPLUS_CLASSES,
+    RAFAU_AUS,  # noqa: F401
     RAFDB_CLASSES,
     SFEW_CLASSES,
     canonical,
     name_label_map,
 )
-from .rafdb import RAFDB
-from .affectnet import AffectNet  # noqa: F401
-from .affwild2 import AffWild2  # noqa: F401
-from .categories import RAFAU_AUS  # noqa: F401
 from .ferplus import FERPlus  # noqa: F401
 from .image_folder import ImageFolderFER  # noqa: F401
 from .rafau import RAFAU  # noqa: F401
-from .sfew import SFEW  # noqa: F401
+from .rafdb import RAFDB
 from .samplers import *  # noqa: F401,F403
+from .sfew import SFEW  # noqa: F401
+from .synthfer import SynthFER, SynthFERVideo  # noqa: F401
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [

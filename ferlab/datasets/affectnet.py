@@ -119,7 +119,9 @@ class AffectNet(BaseFERDataset):
                     continue
                 if lineno == 1 and not _is_data_row(row):
                     if [c.strip() for c in row] != AFFECTNET_HEADER:
-                        raise DatasetFormatError(path, 1, f'the header {expected!r} or a data row', ','.join(row))
+                        raise DatasetFormatError(
+                            path, 1, f'the header {expected!r} or a data row', ','.join(row)
+                        )
                     continue
                 if len(row) != len(AFFECTNET_HEADER):
                     raise DatasetFormatError(path, lineno, f'{len(AFFECTNET_HEADER)} columns {expected}', row)

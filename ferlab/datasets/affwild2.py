@@ -98,7 +98,9 @@ class AffWild2(BaseFERDataset):
                 f'{tried}. Pass ann_dir=...; {self.docs_hint()}.'
             )
         if len(found) > 1:
-            raise ValueError(f'AffWild2: several EXPR annotation folders found {found}; choose one with ann_dir=...')
+            raise ValueError(
+                f'AffWild2: several EXPR annotation folders found {found}; choose one with ann_dir=...'
+            )
         return found[0]
 
     def load_annotations(self) -> list[dict]:
@@ -135,7 +137,9 @@ class AffWild2(BaseFERDataset):
                 try:
                     label = int(text)
                 except ValueError:
-                    raise DatasetFormatError(path, lineno, f'one integer label in -1..{n - 1}', text) from None
+                    raise DatasetFormatError(
+                        path, lineno, f'one integer label in -1..{n - 1}', text
+                    ) from None
                 if not -1 <= label < n:
                     raise DatasetFormatError(path, lineno, f'a label in -1..{n - 1}', label)
                 if label == -1:

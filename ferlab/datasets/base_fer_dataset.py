@@ -216,6 +216,8 @@ class BaseFERDataset(BaseDataset):
         return labels
 
     def get_cat_ids(self, idx: int) -> list[int]:
+        if not self.HAS_EXPRESSION:
+            raise RuntimeError(f'{type(self).__name__} carries AU labels only; it has no gt_label')
         return [int(self.get_data_info(idx)['gt_label'])]
 
     def set_gt_label(self, idx: int, label: int) -> None:

@@ -160,7 +160,10 @@ class FERPlus(BaseFERDataset):
         new_path = self.require_file(self.ann_file, 'FERPlus vote csv')
         usage = SPLIT_USAGE[self.split]
         data_list: list[dict] = []
-        with open(fer_path, newline='', encoding='utf-8') as f_old, open(new_path, newline='', encoding='utf-8') as f_new:
+        with (
+            open(fer_path, newline='', encoding='utf-8') as f_old,
+            open(new_path, newline='', encoding='utf-8') as f_new,
+        ):
             old_rows, new_rows = csv.reader(f_old), csv.reader(f_new)
             _check_header(next(old_rows, None), FER2013_HEADER, fer_path)
             _check_header(next(new_rows, None), FERPLUS_HEADER, new_path)
@@ -178,7 +181,9 @@ class FERPlus(BaseFERDataset):
                         new_path, lineno, f'Usage {old[2]!r} as in {fer_path} (files not row-aligned)', new[0]
                     )
                 if new[0] not in SPLIT_USAGE.values():
-                    raise DatasetFormatError(new_path, lineno, f'Usage in {tuple(SPLIT_USAGE.values())}', new[0])
+                    raise DatasetFormatError(
+                        new_path, lineno, f'Usage in {tuple(SPLIT_USAGE.values())}', new[0]
+                    )
                 if new[0] != usage:
                     continue
                 name = new[1].strip()
@@ -227,7 +232,10 @@ def _zip_aligned(a, b, path_a: str, path_b: str):
         if ra is None or rb is None:
             short = path_a if ra is None else path_b
             raise DatasetFormatError(
-                short, lineno, f'as many rows as {path_b if ra is None else path_a} (row-aligned files)', 'EOF'
+                short,
+                lineno,
+                f'as many rows as {path_b if ra is None else path_a} (row-aligned files)',
+                'EOF',
             )
         yield ra, rb
 
@@ -237,7 +245,9 @@ def _decode_pixels(pixels: str, path: str, lineno: int) -> np.ndarray:
     try:
         values = np.array(pixels.split(), dtype=np.int64)
     except ValueError:
-        raise DatasetFormatError(path, lineno, f'{NUM_PIXELS} space-separated integers', pixels[:40]) from None
+        raise DatasetFormatError(
+            path, lineno, f'{NUM_PIXELS} space-separated integers', pixels[:40]
+        ) from None
     if values.size != NUM_PIXELS or (values < 0).any() or (values > 255).any():
         raise DatasetFormatError(
             path, lineno, f'{NUM_PIXELS} space-separated integers in 0..255', f'{values.size} values'

@@ -82,7 +82,9 @@ class ImageFolderFER(BaseFERDataset):
         **kwargs,
     ):
         if kwargs.get('label_map') is not None:
-            raise ValueError('ImageFolderFER: give the class order as classes=(folder names) instead of label_map')
+            raise ValueError(
+                'ImageFolderFER: give the class order as classes=(folder names) instead of label_map'
+            )
         self.extensions = tuple(e.lower() if e.startswith('.') else '.' + e.lower() for e in extensions)
         self.num_skipped = 0
         if classes is None:

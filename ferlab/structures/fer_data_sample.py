@@ -63,10 +63,8 @@ class FERDataSample(BaseDataElement):
 
     def set_gt_score(self, value: LabelLike) -> 'FERDataSample':
         score = format_score(value)
-        if hasattr(self, 'num_classes'):
-            assert len(score) == self.num_classes, (
-                f'gt_score has {len(score)} classes, expected {self.num_classes}'
-            )
+        if hasattr(self, 'num_classes') and len(score) != self.num_classes:
+            raise ValueError(f'gt_score has {len(score)} classes, expected {self.num_classes}')
         self.set_field(score, 'gt_score', dtype=torch.Tensor)
         return self
 

@@ -12,9 +12,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-FERPLUS_HEADER = (
-    'Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF'
-)
+FERPLUS_HEADER = 'Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF'
 AFFECTNET_HEADER = (
     'subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal'
 )

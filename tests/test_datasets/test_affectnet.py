@@ -47,7 +47,10 @@ def test_validation_csv_without_header_is_detected(tmp_path):
     [
         (['subDirectory_filePath,face_x,expression'], r'training.csv, line 1: expected the header'),
         ([AFFECTNET_HEADER, 'a.jpg,1,2,3'], r'training.csv, line 2: expected 9 columns'),
-        ([AFFECTNET_HEADER, affectnet_row('a.jpg', 11)], r'training.csv, line 2: expected an expression code'),
+        (
+            [AFFECTNET_HEADER, affectnet_row('a.jpg', 11)],
+            r'training.csv, line 2: expected an expression code',
+        ),
         (
             [AFFECTNET_HEADER, affectnet_row('a.jpg', 1).replace(',0.1,', ',high,')],
             r'line 2: expected an integer expression and float valence, arousal',
@@ -87,7 +90,9 @@ def test_npy_layout_errors(tmp_path):
     ann = tmp_path / 'train_set' / 'annotations'
     assert 'valence' not in build(tmp_path, layout='npy').get_data_info(0)
     np.save(ann / '1_exp.npy', np.array(['1', '2']))
-    with pytest.raises(DatasetFormatError, match=r"1_exp.npy: expected a .npy holding one int value, got 'shape"):
+    with pytest.raises(
+        DatasetFormatError, match=r"1_exp.npy: expected a .npy holding one int value, got 'shape"
+    ):
         build(tmp_path, layout='npy')
     (ann / '1_exp.npy').write_bytes(b'not npy')
     with pytest.raises(DatasetFormatError, match=r'1_exp.npy: expected a .npy holding one int'):

@@ -2,7 +2,7 @@ import os.path as osp
 
 import pytest
 
-from ferlab.datasets import AFFWILD2_CLASSES, DatasetFormatError
+from ferlab.datasets import AFFWILD2_CLASSES
 from ferlab.registry import DATASETS
 from tests.test_datasets.fake_formats import AFFWILD2_HEADER, write_image, write_text
 

@@ -66,7 +66,11 @@ def test_csv_layout_splits_protocol_and_images(tmp_path):
 def test_distribution_mode(tmp_path):
     write_ferplus_csv(
         str(tmp_path),
-        [('Training', 'a.png', SPLIT_VOTE), ('Training', 'b.png', TOP_UNKNOWN), ('Training', 'c.png', SURPRISE)],
+        [
+            ('Training', 'a.png', SPLIT_VOTE),
+            ('Training', 'b.png', TOP_UNKNOWN),
+            ('Training', 'c.png', SURPRISE),
+        ],
     )
     ds = build(tmp_path, label_mode='distribution')
     assert len(ds) == 2 and ds.num_excluded == 1

@@ -41,7 +41,9 @@ def test_given_class_order_and_extensions(tmp_path):
 
 def test_errors(tmp_path):
     make_tree(tmp_path)
-    with pytest.raises(DatasetFormatError, match=r"sad: expected a class folder named one of \('happy', 'angry'\)"):
+    with pytest.raises(
+        DatasetFormatError, match=r"sad: expected a class folder named one of \('happy', 'angry'\)"
+    ):
         DATASETS.build(dict(type='ImageFolderFER', data_root=str(tmp_path), classes=('happy', 'angry')))
     write_text(osp.join(str(tmp_path), 'stray.jpg'), ['x'])
     with pytest.raises(DatasetFormatError, match=r'stray.jpg: expected only class folders'):

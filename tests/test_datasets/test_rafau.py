@@ -32,6 +32,10 @@ def test_multi_hot_au_labels(tmp_path):
     assert 'gt_label' not in sample
     with pytest.raises(RuntimeError, match='AU labels only'):
         ds.get_gt_labels()
+    with pytest.raises(RuntimeError, match='AU labels only'):
+        ds.get_cat_ids(0)
+    with pytest.raises(RuntimeError, match='AU labels only'):
+        ds.set_gt_label(0, 1)
 
 
 def test_au_list_options(tmp_path):
@@ -47,7 +51,12 @@ def test_au_list_options(tmp_path):
 
 @pytest.mark.parametrize(
     'line, got',
-    [('0001.jpg 1+X2', "'X2'"), ('0001.jpg', "'0001.jpg'"), ('0001.png 1', "'0001.png 1'"), ('0001.jpg 1++2', "''")],
+    [
+        ('0001.jpg 1+X2', "'X2'"),
+        ('0001.jpg', "'0001.jpg'"),
+        ('0001.png 1', "'0001.png 1'"),
+        ('0001.jpg 1++2', "''"),
+    ],
 )
 def test_malformed_lines(tmp_path, line, got):
     make_rafau(tmp_path, ['0002.jpg 4', line])

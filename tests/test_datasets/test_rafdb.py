@@ -8,6 +8,7 @@ from ferlab.registry import DATASETS
 from tests.test_datasets.fake_formats import RAFDB_LIST as LIST
 from tests.test_datasets.fake_formats import make_rafdb, write_text
 
+
 def build(root, **kw):
     return DATASETS.build(dict(type='RAFDB', data_root=str(root), **kw))
 
@@ -83,7 +84,9 @@ def test_malformed_lines_name_file_and_line(tmp_path, line, expected):
 
 
 def test_missing_root_list_and_empty_split(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"data root '.*nowhere' does not exist.*docs/datasets.md#raf-db"):
+    with pytest.raises(
+        FileNotFoundError, match=r"data root '.*nowhere' does not exist.*docs/datasets.md#raf-db"
+    ):
         build(tmp_path / 'nowhere')
     tmp_path.joinpath('basic').mkdir()
     with pytest.raises(FileNotFoundError, match='label list .*list_patition_label.txt'):

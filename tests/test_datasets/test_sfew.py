@@ -19,7 +19,9 @@ def test_train_and_val_splits(tmp_path):
     base = make_sfew(tmp_path)
     write_text(osp.join(base, 'Happy', 'Thumbs.db'), ['x'])  # not an image: skipped and counted
     make_sfew(tmp_path, 'Val', ('Disgust', 'Neutral'))
-    train = DATASETS.build(dict(type='SFEW', data_root=str(tmp_path), pipeline=[dict(type='LoadImageFromFile')]))
+    train = DATASETS.build(
+        dict(type='SFEW', data_root=str(tmp_path), pipeline=[dict(type='LoadImageFromFile')])
+    )
     assert train.classes == SFEW_CLASSES
     assert train.get_gt_labels().tolist() == [0, 0, 3, 3, 6, 6]
     assert train.num_skipped == 1 and not train.test_mode

@@ -214,7 +214,7 @@ class FaceRenderer:
 
     # ---------------------------------------------------------------- geometry
     def _matrix(self, pose: Pose) -> np.ndarray:
-        s = self.size * 0.3 * pose.scale
+        s = self.size * 0.34 * pose.scale
         r = math.radians(pose.roll)
         c, si = math.cos(r) * s, math.sin(r) * s
         cx = self.size * (0.5 + pose.tx)
@@ -254,7 +254,7 @@ class FaceRenderer:
     def _line(self, img, pts, pose, color, width: float, depth=None) -> None:
         """Anti-aliased polyline of canonical width ``width`` (at least 1 px)."""
         px = self._to_px(pts, pose, depth)
-        w = width * self.size * 0.3 * pose.scale
+        w = width * self.size * 0.34 * pose.scale
         cv2.polylines(img, [self._fix(px)], False, color, max(1, int(round(w))), _AA, _SHIFT)
 
     def au_region_mask(self, au: int, pose: Pose, side: str | None = None, margin_px: int = 2) -> np.ndarray:
@@ -317,7 +317,7 @@ class FaceRenderer:
 
         fw, fh = idn.face_w, idn.face_h
         skin = idn.skin
-        jaw_drop = 0.13 * m(26)
+        jaw_drop = 0.16 * m(26)
         # hair behind the head, clothes, neck, ears
         if idn.hair_style != 3:
             hb = _ellipse_pts(0, -0.3, fw * 1.13, fh * 1.0, 28, math.pi, 2 * math.pi)
@@ -412,7 +412,7 @@ class FaceRenderer:
             k5, k6, k7 = a(5, sx), a(6, sx), a(7, sx)
             cx, cy = sx * 0.36 * idn.eye_spacing, -0.12
             hw = 0.17 * idn.eye_size
-            up = max(0.012, 0.075 * idn.eye_size + 0.065 * k5 - 0.03 * k7 - 0.012 * k6)
+            up = max(0.012, 0.075 * idn.eye_size + 0.08 * k5 - 0.035 * k7 - 0.012 * k6)
             lo = max(0.006, 0.05 * idn.eye_size - 0.03 * k7 - 0.03 * k6)
             inner, outer = (cx - sx * hw, cy), (cx + sx * hw, cy + 0.005)
             upper = _bez(inner, (cx, cy - up), outer, 9)
@@ -436,9 +436,9 @@ class FaceRenderer:
         for sx in (-1, 1):
             k1, k2, k4 = a(1, sx), a(2, sx), a(4, sx)
             b = idn.brow_height
-            inner = np.array([sx * (0.13 - 0.05 * k4), -0.40 + b - 0.13 * k1 + 0.11 * k4])
-            midp = np.array([sx * 0.36, -0.47 + b - 0.04 * k1 - 0.08 * k2 + 0.07 * k4])
-            outer = np.array([sx * 0.6, -0.42 + b - 0.13 * k2 + 0.07 * k4])
+            inner = np.array([sx * (0.13 - 0.05 * k4), -0.40 + b - 0.18 * k1 + 0.11 * k4])
+            midp = np.array([sx * 0.36, -0.47 + b - 0.06 * k1 - 0.11 * k2 + 0.08 * k4])
+            outer = np.array([sx * 0.6, -0.42 + b - 0.18 * k2 + 0.08 * k4])
             c = _bez(inner, midp, outer, 7)
             th = idn.brow_thickness * np.linspace(1.0, 0.5, 7)[:, None]
             self._poly(img, np.concatenate([c - [0, 1] * th / 2, (c + [0, 1] * th / 2)[::-1]]), pose, idn.brow_color)
@@ -452,13 +452,13 @@ class FaceRenderer:
         corners = {}
         for sx in (-1, 1):
             x = sx * 0.3 * idn.mouth_width
-            x += sx * (0.07 * a(12, sx) - 0.03 * a(14, sx) + 0.09 * a(20, sx) - 0.05 * m(23))
-            y = y0 - 0.09 * a(12, sx) - 0.01 * a(14, sx) + 0.08 * a(15, sx) + 0.015 * a(20, sx)
+            x += sx * (0.09 * a(12, sx) - 0.04 * a(14, sx) + 0.11 * a(20, sx) - 0.06 * m(23))
+            y = y0 - 0.14 * a(12, sx) - 0.015 * a(14, sx) + 0.12 * a(15, sx) + 0.02 * a(20, sx)
             corners[sx] = np.array([x, y])
         cl, cr = corners[-1], corners[1]
         k10 = 0.5 * (a(10, -1) + a(10, 1))
-        gap = 0.035 * m(25) + 0.17 * m(26)
-        up_in = y0 - 0.045 * k10 + 0.01 * (a(10, 1) - a(10, -1)) * 0
+        gap = 0.04 * m(25) + 0.26 * m(26)
+        up_in = y0 - 0.06 * k10
         lo_in = y0 + gap - 0.02 * m(17)
         up_top = up_in - 0.055 * lt - 0.04 * k10
         lo_bot = lo_in + 0.07 * lt - 0.025 * m(17)

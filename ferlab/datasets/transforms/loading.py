@@ -18,7 +18,11 @@ class ImageLoadError(OSError):
 def _truncated(data: bytes, path: str) -> bool:
     ext = osp.splitext(path)[1].lower()
     if ext in ('.jpg', '.jpeg'):
-        return not data.rstrip(b'\x00').endswith(b'\xff\xd9')
+        if data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+            return False
+        # Some encoders append bytes after the end-of-image marker; the file is
+        # complete as long as an EOI follows the last start-of-scan marker.
+        return data.rfind(b'\xff\xd9') < max(data.rfind(b'\xff\xda'), 0) or b'\xff\xd9' not in data
     if ext == '.png':
         return b'IEND' not in data[-16:]
     return False

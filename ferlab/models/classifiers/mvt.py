@@ -10,7 +10,7 @@ import os.path as osp
 import torch
 import torch.nn.functional as F
 
-from ferlab.models.mvt.mask_generator import apply_keep_mask
+from ferlab.models.mvt.mask_generator import apply_keep_mask, generator_state_dict
 from ferlab.registry import MODELS
 from ferlab.structures import FERDataSample
 from ferlab.utils.checkpoint import load_state_dict_file
@@ -23,8 +23,8 @@ class MVT(FERClassifier):
     """Masked image ``I_M = I_in ⊙ (1 - M_p)`` → ViT (DeiT-S) → CLS → head.
 
     The MGN generator is built from ``mgn``, loaded from the stage-1 checkpoint
-    ``mgn_checkpoint`` (keys ``generator.*`` of an :class:`MGN` checkpoint, or a
-    bare generator state dict), then frozen: ``requires_grad=False`` and always
+    ``mgn_checkpoint`` (keys ``generator.*`` of an :class:`MGN` checkpoint, ``mgn.*``
+    of an MVT checkpoint, or a bare generator state dict), then frozen: ``requires_grad=False`` and always
     in eval mode, so only the backbone/neck/head train. ``mgn=None`` gives the
     paper's DeiT-S baseline (Table 3, first row) in the same class.
 
@@ -90,9 +90,7 @@ class MVT(FERClassifier):
         self.mgn.is_init = True  # BaseModule.init_weights must not re-initialise it
 
     def _load_mgn(self, path: str) -> None:
-        state = load_state_dict_file(path)
-        if any(k.startswith('generator.') for k in state):
-            state = {k[len('generator.') :]: v for k, v in state.items() if k.startswith('generator.')}
+        state = generator_state_dict(load_state_dict_file(path))
         try:
             missing, unexpected = self.mgn.load_state_dict(state, strict=False)
         except RuntimeError as err:

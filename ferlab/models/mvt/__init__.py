@@ -5,10 +5,16 @@ dynamic relabeling in :mod:`ferlab.engine.hooks.relabel_hook`.
 """
 
 from .losses import MaskAreaLoss, ProbVarianceLoss
-from .mask_generator import MaskGenerator, RandomPatchMask, apply_keep_mask, patch_values_to_image
+from .mask_generator import (
+    MaskGenerator,
+    RandomPatchMask,
+    apply_keep_mask,
+    generator_state_dict,
+    patch_values_to_image,
+)
 from .mgn import MGN, MGNOptimWrapperConstructor
 
 __all__ = [
     'MGN', 'MGNOptimWrapperConstructor', 'MaskAreaLoss', 'MaskGenerator', 'ProbVarianceLoss',
-    'RandomPatchMask', 'apply_keep_mask', 'patch_values_to_image',
+    'RandomPatchMask', 'apply_keep_mask', 'generator_state_dict', 'patch_values_to_image',
 ]  # fmt: skip

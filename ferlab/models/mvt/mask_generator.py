@@ -78,6 +78,17 @@ def apply_keep_mask(
     return inputs * keep + (keep - 1.0) * mean / std
 
 
+def generator_state_dict(state: dict) -> dict:
+    """The MGN generator's weights from a stage-1 (``generator.*``) or stage-2 (``mgn.*``) state dict.
+
+    A state dict with neither prefix is returned unchanged (a bare generator).
+    """
+    for prefix in ('generator.', 'mgn.'):
+        if any(k.startswith(prefix) for k in state):
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    return dict(state)
+
+
 @MODELS.register_module()
 class MaskGenerator(BaseModule):
     """MGN generator: per-patch mask values ``M_p`` (MVT Sec. 3.1, Fig. 4).

@@ -46,7 +46,8 @@ class FERDataPreprocessor(BaseDataPreprocessor):
         super().__init__(non_blocking)
         self.to_rgb = to_rgb
         if mean is not None:
-            assert std is not None and len(mean) == len(std), 'mean and std need the same length'
+            if std is None or len(mean) != len(std):
+                raise ValueError(f'mean and std need the same length, got mean={mean}, std={std}')
             self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32), False)
             self.register_buffer('std', torch.tensor(std, dtype=torch.float32), False)
             self._normalize = True

@@ -44,7 +44,12 @@ val_dataloader = dict(
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='ExampleRandomFaces', num_samples=64, img_size=img_size, seed=1, pipeline=pipeline, test_mode=True
+        type='ExampleRandomFaces',
+        num_samples=64,
+        img_size=img_size,
+        seed=1,
+        pipeline=pipeline,
+        test_mode=True,
     ),
 )
 test_dataloader = val_dataloader

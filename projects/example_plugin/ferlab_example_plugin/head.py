@@ -43,5 +43,7 @@ class ExampleMLPHead(ClsHead):
     def forward(self, feats: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x = self.pre_logits(feats)
         if x.dim() != 2:
-            raise ValueError(f'ExampleMLPHead expects pooled (B, D) features, got {tuple(x.shape)}; add a neck')
+            raise ValueError(
+                f'ExampleMLPHead expects pooled (B, D) features, got {tuple(x.shape)}; add a neck'
+            )
         return self.mlp(x)

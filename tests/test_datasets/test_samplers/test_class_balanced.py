@@ -66,7 +66,9 @@ def test_ranks_take_disjoint_slots_of_one_draw():
 
 def test_served_labels_are_used(tmp_path):
     """Relabeling (set_gt_label) changes the class counts the sampler balances."""
-    ds = DATASETS.build(dict(type='RAFDB', data_root=make_rafdb(tmp_path, train=(1, 1, 1, 2), write_images=False)))
+    ds = DATASETS.build(
+        dict(type='RAFDB', data_root=make_rafdb(tmp_path, train=(1, 1, 1, 2), write_images=False))
+    )
     s = DATA_SAMPLERS.build(dict(type='ClassBalancedSampler', dataset=ds, seed=0))
     assert s.weights().tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])
     ds.set_gt_label(3, 0)

@@ -38,6 +38,19 @@ def test_truncated_image(tmp_path, ext):
         load(path)
 
 
+def test_jpeg_with_bytes_after_end_marker_is_complete(tmp_path):
+    path = write_image(osp.join(str(tmp_path), 'a.jpg'), size=16, value=50)
+    with open(path, 'ab') as f:
+        f.write(b'trailing metadata')
+    assert load(path)['img'].shape == (16, 16, 3)
+    data = open(path, 'rb').read()
+    cut = data.rfind(b'\xff\xd9')  # drop the EOI and what follows: truncated
+    with open(path, 'wb') as f:
+        f.write(data[:cut])
+    with pytest.raises(ImageLoadError, match='truncated'):
+        load(path)
+
+
 def test_missing_empty_and_corrupt(tmp_path):
     with pytest.raises(ImageLoadError, match=r"image file '.*nope.jpg' does not exist"):
         load(tmp_path / 'nope.jpg')

@@ -128,7 +128,9 @@ def test_poster_v2_body123_layout_is_converted(tmp_path):
 
 
 def test_missing_pretrained_names_path(tmp_path):
-    model = MODELS.build(dict(type='IResNet', num_stages=1, out_indices=(0,), pretrained=str(tmp_path / 'ir50.pth')))
+    model = MODELS.build(
+        dict(type='IResNet', num_stages=1, out_indices=(0,), pretrained=str(tmp_path / 'ir50.pth'))
+    )
     with pytest.raises(FileNotFoundError, match='ir50.pth'):
         model.init_weights()
 

@@ -40,7 +40,10 @@ def test_torchvision_state_dict_file_loads_unchanged(tmp_path):
     from ferlab.models.utils import load_pretrained_file
 
     missing, unexpected = load_pretrained_file(
-        model, str(path), what='tv', key_map=lambda sd: {k: v for k, v in sd.items() if not k.startswith('fc.')}
+        model,
+        str(path),
+        what='tv',
+        key_map=lambda sd: {k: v for k, v in sd.items() if not k.startswith('fc.')},
     )
     assert missing == [] and unexpected == []
     model.init_weights()

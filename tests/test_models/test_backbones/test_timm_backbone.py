@@ -68,8 +68,12 @@ def test_pretrained_into_features_only_vit(tmp_path):
     torch.save(state, path)
     model = build(**VIT, features_only=True, out_indices=(1,), pretrained=str(path))
     model.init_weights()
-    torch.testing.assert_close(model.timm_model.model.patch_embed.proj.weight, state['patch_embed.proj.weight'])
-    torch.testing.assert_close(model.timm_model.model.blocks[1].mlp.fc1.weight, state['blocks.1.mlp.fc1.weight'])
+    torch.testing.assert_close(
+        model.timm_model.model.patch_embed.proj.weight, state['patch_embed.proj.weight']
+    )
+    torch.testing.assert_close(
+        model.timm_model.model.blocks[1].mlp.fc1.weight, state['blocks.1.mlp.fc1.weight']
+    )
 
 
 def test_missing_pretrained_file_names_path(tmp_path):

@@ -47,7 +47,9 @@ def test_loss_terms_and_centers_are_model_parameters():
     assert feats[1].grad.abs().sum() > 0
     ablated = _head(partition_loss=None, affinity_loss=dict(type='CenterLoss'))
     assert set(ablated.loss(feats, _samples([0, 1, 2, 0]))) == {'loss_cls', 'loss_af'}
-    assert set(_head(partition_loss=None, affinity_loss=None).loss(feats, _samples([0, 1, 2, 0]))) == {'loss_cls'}
+    assert set(_head(partition_loss=None, affinity_loss=None).loss(feats, _samples([0, 1, 2, 0]))) == {
+        'loss_cls'
+    }
 
 
 def test_affinity_num_classes_tied_to_head():
@@ -98,7 +100,9 @@ def test_same_neck_head_on_timm_backbone_by_config():
     if 'convnext_atto' not in timm.list_models():
         pytest.skip('this timm has no convnext_atto')
     cfg = dict(DAN_TINY)
-    cfg['backbone'] = dict(type='TimmBackbone', model_name='convnext_atto', features_only=True, out_indices=(3,))
+    cfg['backbone'] = dict(
+        type='TimmBackbone', model_name='convnext_atto', features_only=True, out_indices=(3,)
+    )
     cfg['neck'] = dict(type='MultiHeadCrossAttention', in_channels=320, num_heads=4)
     cfg['head'] = dict(type='AttentionFusionHead', num_classes=7, in_channels=320)
     model = MODELS.build(cfg)

@@ -141,7 +141,9 @@ def test_mvt_loads_frozen_mgn_from_checkpoint(tmp_path):
     keep = model.mgn.keep_mask(model.mgn(data['inputs']))
     mean = model.data_preprocessor.mean.view(1, 3, 1, 1)
     std = model.data_preprocessor.std.view(1, 3, 1, 1)
-    torch.testing.assert_close(masked * std + mean, (data['inputs'] * std + mean) * keep, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(
+        masked * std + mean, (data['inputs'] * std + mean) * keep, atol=1e-3, rtol=1e-4
+    )
 
     model.eval()
     full = model(data['inputs'], mode='predict')

@@ -1,0 +1,37 @@
+# DAN on SynthFER (procedural faces, RAF-DB class order, 112 px): the analogue used for the
+# ablations in docs/dan.md. RAF-DB schedule (SGD 0.1, StepLR(10, 0.1), 40 epochs) and
+# augmentation scaled to 112 px; trained from scratch (no face-pretrained weights offline).
+_base_ = ['./_base_/dan_r18.py', '../_base_/datasets/synthfer.py', '../_base_/default_runtime.py']
+
+img_size = 112
+model = dict(backbone=dict(init_cfg=None), head=dict(num_classes=7))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='RandomRotate', degrees=20, prob=1.0),
+            dict(type='RandomCrop', size=img_size, padding=16),
+        ],
+        prob=0.2,
+    ),
+    dict(type='RandomErasing', prob=0.5, scale=(0.02, 0.25), value=(104, 116, 124)),
+    dict(type='PackFERInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackFERInputs'),
+]
+train_dataloader = dict(batch_size=64, dataset=dict(img_size=img_size, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=64, dataset=dict(img_size=img_size, pipeline=test_pipeline))
+test_dataloader = dict(batch_size=64, dataset=dict(img_size=img_size, pipeline=test_pipeline))
+
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
+param_scheduler = dict(type='StepLR', by_epoch=True, step_size=10, gamma=0.1)
+train_cfg = dict(by_epoch=True, max_epochs=40, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()

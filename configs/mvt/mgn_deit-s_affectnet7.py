@@ -1,0 +1,30 @@
+# MVT stage 1 (mask generation network) on AffectNet-7, paper settings (m = 0.15):
+#   python tools/train.py configs/mvt/mgn_deit-s_affectnet7.py
+_base_ = ['../_base_/datasets/affectnet7.py', '../_base_/default_runtime.py', './_base_/mgn_deit-s.py']
+
+# Sec. 4.2: 224 input, random erasing, horizontal flip, colour jitter, batch 32.
+img_size = 224
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='RandomErasing', prob=0.25, scale=(0.02, 0.25)),
+    dict(type='PackFERInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackFERInputs'),
+]
+# Relabeling writes labels into the main process's dataset: dataloader workers must not persist.
+train_dataloader = dict(batch_size=32, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
+# Class-balanced sampling (the base dataset config's ClassBalancedSampler), as the paper's oversampling.
+
+model = dict(mask_ratio=0.15, discriminator=dict(head=dict(num_classes=7)))
+optim_wrapper = dict(
+    generator=dict(optimizer=dict(lr=1e-5)),
+    discriminator=dict(optimizer=dict(lr=1e-5)),
+)

@@ -1,0 +1,35 @@
+# MVT stage 2 on FERPlus, paper settings. Stage 1 first:
+#   python tools/train.py configs/mvt/mgn_deit-s_ferplus.py
+#   python tools/train.py configs/mvt/mvt_deit-s_ferplus.py
+_base_ = ['../_base_/datasets/ferplus.py', '../_base_/default_runtime.py', './_base_/mvt_deit-s.py']
+
+# Sec. 4.2: 224 input, random erasing, horizontal flip, colour jitter, batch 32.
+img_size = 224
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='RandomErasing', prob=0.25, scale=(0.02, 0.25)),
+    dict(type='PackFERInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackFERInputs'),
+]
+# Relabeling writes labels into the main process's dataset: dataloader workers must not persist.
+train_dataloader = dict(batch_size=32, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
+
+# The stage-1 checkpoint (override with --cfg-options model.mgn_checkpoint=PATH).
+model = dict(mgn_checkpoint='work_dirs/mgn_deit-s_ferplus/epoch_10.pth', head=dict(num_classes=8))
+optim_wrapper = dict(optimizer=dict(lr=9e-5))  # paper: 9e-5 RAF-DB/FERPlus, 1e-5 AffectNet
+
+# Table 2: quadratic f is best on FERPlus.
+# Dynamic relabeling (Eq. 6), delta = 0.2, from epoch 10 (SCN's schedule).
+custom_hooks = [
+    dict(type='LabelStateHook'),
+    dict(type='RelabelHook', start_epoch=10, delta=0.2, threshold='quadratic'),
+]

@@ -1,0 +1,135 @@
+"""MVT configs: paper settings, both stages through tools/train.py, the hand-off, visualize_masks."""
+
+import glob
+import os.path as osp
+
+import cv2
+import pytest
+import torch
+from mmengine.config import Config
+
+from tests.utils import REPO_ROOT, make_fake_rafdb
+
+CFG_DIR = osp.join(REPO_ROOT, 'configs', 'mvt')
+PAPER = {  # dataset: (m, lr, relabel f or None, classes)
+    'rafdb': (0.15, 9e-5, 'sigmoid', 7),
+    'ferplus': (0.20, 9e-5, 'quadratic', 8),
+    'affectnet7': (0.15, 1e-5, None, 7),
+    'affectnet8': (0.15, 1e-5, None, 8),
+    'synthfer': (0.15, 9e-5, 'sigmoid', None),
+}
+
+
+def load(name):
+    path = osp.join(CFG_DIR, name)
+    if 'synthfer' in name and not osp.isfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/synthfer.py')):
+        pytest.skip('configs/_base_/datasets/synthfer.py (the SynthFER base config) is not in the tree yet')
+    return Config.fromfile(path)
+
+
+def relabel_hooks(cfg):
+    return [h for h in cfg.get('custom_hooks', []) if h['type'] == 'RelabelHook']
+
+
+@pytest.mark.parametrize('ds', sorted(PAPER))
+def test_paper_settings(ds):
+    m, lr, f, nc = PAPER[ds]
+    s1, s2 = load(f'mgn_deit-s_{ds}.py'), load(f'mvt_deit-s_{ds}.py')
+    for cfg in (s1, s2):
+        assert cfg.train_dataloader.batch_size == 32
+        types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        assert {'RandomErasing', 'ColorJitter', 'RandomFlip'} <= set(types)
+        resize = next(t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'Resize')
+        assert tuple(resize['scale']) == (224, 224)
+        assert cfg.param_scheduler[0]['type'] == 'ExponentialLR'
+        if ds.startswith('affectnet'):
+            assert cfg.train_dataloader.sampler['type'] == 'ClassBalancedSampler'
+    assert s1.model.type == 'MGN' and s1.model.mask_ratio == pytest.approx(m)
+    assert s1.model.generator.num_blocks == 6 and s1.model.generator.arch == 'deit_small_patch16_224'
+    assert s1.optim_wrapper.constructor == 'MGNOptimWrapperConstructor'
+    assert s1.optim_wrapper.generator.optimizer.type == 'AdamW'
+    assert s2.model.type == 'MVT' and s2.model.backbone.arch == 'deit_small_patch16_224'
+    assert s2.model.mgn_checkpoint == f'work_dirs/mgn_deit-s_{ds}/epoch_10.pth'
+    assert s2.optim_wrapper.optimizer.type == 'AdamW' and s2.optim_wrapper.optimizer.lr == pytest.approx(lr)
+    if nc is not None:
+        assert s2.model.head.num_classes == nc and s1.model.discriminator.head.num_classes == nc
+    hooks = relabel_hooks(s2)
+    if f is None:
+        assert hooks == []  # no relabeling on AffectNet (paper Sec. 4.3)
+    else:
+        assert len(hooks) == 1 and hooks[0]['threshold'] == f and hooks[0]['delta'] == 0.2
+        assert s2.train_dataloader.persistent_workers is False
+    assert relabel_hooks(s1) == []
+
+
+def test_cpu_variants_are_small():
+    s1, s2 = load('mgn_vit-tiny-112px-cpu_synthfer.py'), load('mvt_vit-tiny-112px-cpu_synthfer.py')
+    assert s1.model.generator.img_size == 112 and s1.model.generator.num_blocks == 2
+    assert s2.model.backbone.embed_dim == 96 and s2.model.backbone.depth == 4
+    assert s2.model.mgn.img_size == s1.model.generator.img_size
+
+
+def tiny_options(root, stage):
+    vit = dict(img_size=32, patch_size=8, embed_dim=32, num_heads=2)
+    opts = [f'data_root={root}', 'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.save_best=None']  # fmt: skip
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.batch_size=4', f'{loader}.num_workers=0', f'{loader}.dataset.pipeline.1.scale=(32,32)']
+    gen, bb = ('model.generator', 'model.discriminator.backbone') if stage == 1 else ('model.mgn', 'model.backbone')
+    opts += [f'{gen}.{k}={v}' for k, v in vit.items()] + [f'{gen}.num_blocks=1']
+    opts += [f'{bb}.{k}={v}' for k, v in vit.items()] + [f'{bb}.depth=1', f'{bb}.pretrained=None']
+    opts.append('model.discriminator.head.in_channels=32' if stage == 1 else 'model.head.in_channels=32')
+    if stage == 1:
+        opts.append('model.generator.pretrained=None')
+    return opts
+
+
+def test_two_stages_through_train_py_and_visualize(tmp_path):
+    from tools.analysis_tools.visualize_masks import main as visualize
+    from tools.train import main
+
+    root = make_fake_rafdb(tmp_path / 'raf', n_train=12, n_test=4, size=32)
+    s1_dir, s2_dir = str(tmp_path / 's1'), str(tmp_path / 's2')
+    cfg1, cfg2 = 'configs/mvt/mgn_deit-s_rafdb.py', 'configs/mvt/mvt_deit-s_rafdb.py'
+
+    # stage 2 before stage 1: a clear error
+    with pytest.raises(FileNotFoundError, match='Run stage 1 first'):
+        main([cfg2, '--work-dir', s2_dir, '--cfg-options', *tiny_options(root, 2)])
+
+    runner1 = main([cfg1, '--work-dir', s1_dir, '--cfg-options', *tiny_options(root, 1)])
+    ckpt1 = osp.join(s1_dir, 'epoch_1.pth')
+    assert osp.isfile(ckpt1)
+    log = open(glob.glob(osp.join(s1_dir, '*', '*.log'))[0]).read()
+    for key in ('loss_d:', 'loss_g:', 'mask_area:'):
+        assert key in log
+
+    runner2 = main([cfg2, '--work-dir', s2_dir, '--cfg-options', *tiny_options(root, 2),
+                    f'model.mgn_checkpoint={ckpt1}', 'custom_hooks.1.start_epoch=0'])  # fmt: skip
+    model = runner2.model
+    # the frozen MGN is exactly the stage-1 generator
+    for k, v in runner1.model.generator.state_dict().items():
+        assert torch.equal(model.mgn.state_dict()[k], v), k
+    assert not model.mgn.training and not any(p.requires_grad for p in model.mgn.parameters())
+    assert osp.isfile(osp.join(s2_dir, 'epoch_1.pth'))
+
+    imgs = sorted(glob.glob(osp.join(root, 'basic/Image/aligned/test_*.jpg')))[:2]
+    for cfg, ckpt, name in ((cfg1, ckpt1, 'v1'), (cfg2, osp.join(s2_dir, 'epoch_1.pth'), 'v2')):
+        out_dir = str(tmp_path / name)
+        written = visualize([cfg, ckpt, '--images', *imgs, '--out-dir', out_dir, '--cfg-options',
+                             *tiny_options(root, 1 if cfg == cfg1 else 2)[4:], f'model.mgn_checkpoint={ckpt1}'])  # fmt: skip
+        assert len(written) == 3
+        row = cv2.imread(written[0])
+        assert row.shape == (32, 96, 3)
+        assert cv2.imread(written[-1]).shape == (64, 96, 3)
+        # panel 3 = panel 1 * panel 2 / 255 (masked image)
+        img, mask, masked = row[:, :32].astype(float), row[:, 32:64].astype(float), row[:, 64:].astype(float)
+        assert abs(img * mask / 255.0 - masked).max() <= 2.0
+
+
+def test_stage1_names_missing_deit_weights(tmp_path):
+    from tools.train import main
+
+    root = make_fake_rafdb(tmp_path / 'raf', n_train=4, n_test=2, size=32)
+    opts = [o for o in tiny_options(root, 1) if not o.startswith('model.generator.pretrained')]
+    with pytest.raises(FileNotFoundError, match='checkpoints/deit_small_patch16_224.pth'):
+        main(['configs/mvt/mgn_deit-s_rafdb.py', '--work-dir', str(tmp_path / 'w'), '--cfg-options', *opts])

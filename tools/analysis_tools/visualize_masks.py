@@ -1,0 +1,112 @@
+"""Show what MVT's mask generation network hides: image | mask | masked image.
+
+    python tools/analysis_tools/visualize_masks.py CONFIG CHECKPOINT --images a.jpg b.jpg [--out-dir DIR]
+
+CONFIG is a stage-1 (``MGN``) or stage-2 (``MVT``) config and CHECKPOINT the
+matching checkpoint (its ``generator.*`` or ``mgn.*`` weights are used). Each
+image gets ``<out-dir>/<stem>_mask.png`` (three panels side by side: the
+resized input, the keep-mask ``M_f = 1 - M_p`` in grey levels (white = kept),
+the masked image ``I ⊙ M_f``) and all rows are stacked into ``<out-dir>/masks.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
+
+from ferlab.models.mvt import generator_state_dict  # noqa: E402
+from ferlab.registry import MODELS, TRANSFORMS  # noqa: E402
+from ferlab.utils import load_state_dict_file, register_all_modules  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Visualise MVT masks as image | mask | masked-image grids')
+    parser.add_argument('config', help='stage-1 (MGN) or stage-2 (MVT) config')
+    parser.add_argument('checkpoint', help='checkpoint holding the generator weights')
+    parser.add_argument('--images', nargs='+', required=True, help='image files')
+    parser.add_argument('--out-dir', default='work_dirs/mvt_masks', help='where the PNGs go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    return parser.parse_args(argv)
+
+
+def generator_cfg(cfg: Config) -> dict:
+    """The MaskGenerator config inside an MGN or MVT model config."""
+    model = cfg.model
+    sub = model.get('generator') if model.get('type') == 'MGN' else model.get('mgn')
+    if not sub:
+        raise ValueError(
+            f'{model.get("type")} config has no mask generator (expected an MGN config with model.generator '
+            'or an MVT config with model.mgn)'
+        )
+    sub = dict(sub)
+    sub['pretrained'] = None
+    return sub
+
+
+def build_generator(cfg: Config, checkpoint: str):
+    gen = MODELS.build(generator_cfg(cfg))
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    state = generator_state_dict(load_state_dict_file(checkpoint))
+    missing, _ = gen.load_state_dict(state, strict=False)
+    if missing:
+        raise RuntimeError(f'{checkpoint} holds no generator matching the config: missing {missing[:5]}')
+    return gen.eval()
+
+
+@torch.no_grad()
+def render(cfg: Config, generator, images: list[str]) -> list[np.ndarray]:
+    """BGR uint8 rows ``(H, 3W, 3)``, one per image."""
+    pipeline = Compose([TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
+    preprocessor = MODELS.build(cfg.model.get('data_preprocessor') or dict(type='FERDataPreprocessor'))
+    rows = []
+    for path in images:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'image {path!r} does not exist')
+        packed = pipeline(dict(img_path=path))
+        data = preprocessor(pseudo_collate([packed]), False)
+        keep = generator.keep_mask(generator(data['inputs']))[0, 0].numpy()  # (H, W) in [0, 1]
+        img = packed['inputs'].permute(1, 2, 0).numpy().astype(np.float32)  # BGR as loaded
+        if img.shape[2] == 1:
+            img = np.repeat(img, 3, axis=2)
+        mask = np.repeat((keep * 255.0)[..., None], 3, axis=2)
+        masked = img * keep[..., None]
+        rows.append(np.concatenate([img, mask, masked], axis=1).round().clip(0, 255).astype(np.uint8))
+    return rows
+
+
+def main(argv=None) -> list[str]:
+    args = parse_args(argv)
+    register_all_modules()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    generator = build_generator(cfg, args.checkpoint)
+    rows = render(cfg, generator, args.images)
+    os.makedirs(args.out_dir, exist_ok=True)
+    written = []
+    for path, row in zip(args.images, rows):
+        out = osp.join(args.out_dir, osp.splitext(osp.basename(path))[0] + '_mask.png')
+        if not cv2.imwrite(out, row):
+            raise OSError(f'could not write {out}')
+        written.append(out)
+    grid = osp.join(args.out_dir, 'masks.png')
+    if not cv2.imwrite(grid, np.concatenate(rows, axis=0)):
+        raise OSError(f'could not write {grid}')
+    written.append(grid)
+    print(f'wrote {len(written)} PNGs to {args.out_dir}')
+    return written
+
+
+if __name__ == '__main__':
+    main()
