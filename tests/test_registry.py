@@ -10,6 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import ferlab.registry as fr
+from ferlab.utils import register_all_modules
 
 ISSUE_REGISTRIES = [
     'BACKBONES', 'NECKS', 'HEADS', 'LOSSES', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'METRICS', 'HOOKS',
@@ -46,6 +47,7 @@ def test_type_resolves_from_config_under_default_scope(tmp_path):
         "transform = dict(type='PackFERInputs')\n"
     )
     cfg = Config.fromfile(str(cfg_file))
+    register_all_modules()  # what the tools do: import ferlab, default scope 'ferlab'
     assert DefaultScope.get_current_instance().scope_name == 'ferlab'
     # Built through mmengine's ROOT registries (as the Runner does): the default scope picks ferlab's child.
     model = mm_reg.MODELS.build(cfg.model)

@@ -26,7 +26,9 @@ vit = dict(img_size=112, patch_size=16, embed_dim=96, num_heads=3, pretrained=No
 model = dict(
     mask_ratio=0.15,
     generator=dict(num_blocks=2, **vit),
-    discriminator=dict(backbone=dict(depth=4, **vit), head=dict(num_classes={{_base_.num_classes}}, in_channels=96)),
+    discriminator=dict(
+        backbone=dict(depth=4, **vit), head=dict(num_classes={{_base_.num_classes}}, in_channels=96)
+    ),
 )
 optim_wrapper = dict(
     generator=dict(optimizer=dict(lr=3e-4)),

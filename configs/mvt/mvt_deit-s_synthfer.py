@@ -24,7 +24,9 @@ val_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))
 
 # The stage-1 checkpoint (override with --cfg-options model.mgn_checkpoint=PATH).
-model = dict(mgn_checkpoint='work_dirs/mgn_deit-s_synthfer/epoch_10.pth', head=dict(num_classes={{_base_.num_classes}}))
+model = dict(
+    mgn_checkpoint='work_dirs/mgn_deit-s_synthfer/epoch_10.pth', head=dict(num_classes={{_base_.num_classes}})
+)
 optim_wrapper = dict(optimizer=dict(lr=9e-5))  # paper: 9e-5 RAF-DB/FERPlus, 1e-5 AffectNet
 
 # RAF-DB settings.

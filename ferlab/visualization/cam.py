@@ -81,7 +81,9 @@ class GradCAM:
         def fwd_hook(_m, _i, out):
             out = out[-1] if isinstance(out, (tuple, list)) else out
             if out.dim() != 4:
-                raise ValueError(f'{self.target_layer} outputs {tuple(out.shape)}; Grad-CAM needs a (B, K, h, w) map')
+                raise ValueError(
+                    f'{self.target_layer} outputs {tuple(out.shape)}; Grad-CAM needs a (B, K, h, w) map'
+                )
             out.retain_grad()
             store['act'] = out
 
@@ -103,7 +105,9 @@ class GradCAM:
                 else:
                     classes = target.to(logits.device).long().reshape(-1)
                 if classes.numel() != logits.size(0) or classes.min() < 0 or classes.max() >= logits.size(1):
-                    raise ValueError(f'target classes {classes.tolist()} invalid for {logits.size(1)} classes')
+                    raise ValueError(
+                        f'target classes {classes.tolist()} invalid for {logits.size(1)} classes'
+                    )
                 if 'act' not in store:
                     raise RuntimeError(f'{self.target_layer} was not called in the forward pass')
                 score = logits.gather(1, classes[:, None]).sum()

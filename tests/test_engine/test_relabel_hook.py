@@ -56,7 +56,9 @@ def test_relabel_decision_constant_vs_dynamic():
     sig, _ = relabel_decision(scores, labels, 0.2, RelabelThreshold('sigmoid'))
     assert sig.tolist() == [True, False]
     # a sample already predicted as its label is never relabeled
-    keep, _ = relabel_decision(torch.tensor([[0.1, 0.9]]), torch.tensor([1]), 0.0, RelabelThreshold('constant'))
+    keep, _ = relabel_decision(
+        torch.tensor([[0.1, 0.9]]), torch.tensor([1]), 0.0, RelabelThreshold('constant')
+    )
     assert keep.tolist() == [False]
     with pytest.raises(ValueError, match='scores'):
         relabel_decision(scores, torch.tensor([1]), 0.2, RelabelThreshold('constant'))
@@ -81,7 +83,11 @@ def tiny_mvt_options(root, max_epochs, start_epoch):
             f'custom_hooks.1.start_epoch={start_epoch}', 'custom_hooks.1.delta=0.0',
             'custom_hooks.1.threshold=constant', 'randomness.seed=0']  # fmt: skip
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.batch_size=4', f'{loader}.num_workers=0', f'{loader}.dataset.pipeline.1.scale=(32,32)']
+        opts += [
+            f'{loader}.batch_size=4',
+            f'{loader}.num_workers=0',
+            f'{loader}.dataset.pipeline.1.scale=(32,32)',
+        ]
     return opts
 
 

@@ -61,7 +61,7 @@ class CrashAfterFirstEpochHook(Hook):
     priority = 'LOWEST'  # after CheckpointHook (VERY_LOW)
 
     def after_train_epoch(self, runner):
-        if runner.epoch == 1:
+        if runner.epoch == 0:  # the loop increments epoch after these hooks
             raise SimulatedCrash('interrupted after epoch 1')
 
 

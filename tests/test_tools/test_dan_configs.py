@@ -6,7 +6,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from tests.utils import make_fake_rafdb
 
@@ -44,12 +43,23 @@ def _fake_sfew(root, rng):
 
 
 def _options(kind, root, size=32):
-    opts = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1', 'default_hooks.checkpoint.save_best=None']
+    opts = [
+        'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.save_best=None',
+    ]
     opts += ['randomness.seed=0']
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.batch_size=4', f'{loader}.num_workers=0', f'{loader}.dataset.pipeline.1.scale=({size},{size})']
+        opts += [
+            f'{loader}.batch_size=4',
+            f'{loader}.num_workers=0',
+            f'{loader}.dataset.pipeline.1.scale=({size},{size})',
+        ]
     # exercise the rotation + padded crop branch every time, at the tiny size
-    opts += [f'train_dataloader.dataset.pipeline.3.transforms.1.size={size}', 'train_dataloader.dataset.pipeline.3.prob=1.0']
+    opts += [
+        f'train_dataloader.dataset.pipeline.3.transforms.1.size={size}',
+        'train_dataloader.dataset.pipeline.3.prob=1.0',
+    ]
     if kind == 'synthfer':
         for loader, n in (('train_dataloader', 8), ('val_dataloader', 4), ('test_dataloader', 4)):
             opts += [f'{loader}.dataset.num_samples={n}', f'{loader}.dataset.img_size={size}']
@@ -93,7 +103,9 @@ def test_dan_test_and_vis_cam_tools(tmp_path):
 
     root = make_fake_rafdb(tmp_path / 'data', n_train=8, n_test=4, size=32)
     work_dir = str(tmp_path / 'work')
-    train_main(['configs/dan/dan_r18_rafdb.py', '--work-dir', work_dir, '--cfg-options', *_options('rafdb', root)])
+    train_main(
+        ['configs/dan/dan_r18_rafdb.py', '--work-dir', work_dir, '--cfg-options', *_options('rafdb', root)]
+    )
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     metrics = test_main(
         ['configs/dan/dan_r18_rafdb.py', ckpt, '--work-dir', str(tmp_path / 'test'), '--cfg-options',

@@ -73,7 +73,9 @@ class PublicDAN(nn.Module):
 
     def forward(self, x):
         x = self.features(x)
-        heads = torch.stack([getattr(self, f'cat_head{i}')(x) for i in range(self.num_head)]).permute([1, 0, 2])
+        heads = torch.stack([getattr(self, f'cat_head{i}')(x) for i in range(self.num_head)]).permute(
+            [1, 0, 2]
+        )
         if heads.size(1) > 1:
             heads = F.log_softmax(heads, dim=1)
         return self.bn(self.fc(heads.sum(dim=1))), x, heads
@@ -88,7 +90,9 @@ def _randomise(module: nn.Module, seed: int) -> None:
                 if name.endswith('running_var'):
                     t.copy_(torch.rand(t.shape, generator=g) + 0.5)
                 elif name.endswith(('weight', 'bias', 'running_mean')) and t.dim() == 1:
-                    t.copy_(torch.randn(t.shape, generator=g) * 0.1 + (1.0 if name.endswith('weight') else 0.0))
+                    t.copy_(
+                        torch.randn(t.shape, generator=g) * 0.1 + (1.0 if name.endswith('weight') else 0.0)
+                    )
                 else:
                     t.copy_(torch.randn(t.shape, generator=g) * (1.0 / max(t[0].numel(), 1)) ** 0.5)
 

@@ -74,8 +74,14 @@ def tiny_options(root, stage):
     opts = [f'data_root={root}', 'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
             'default_hooks.checkpoint.save_best=None']  # fmt: skip
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.batch_size=4', f'{loader}.num_workers=0', f'{loader}.dataset.pipeline.1.scale=(32,32)']
-    gen, bb = ('model.generator', 'model.discriminator.backbone') if stage == 1 else ('model.mgn', 'model.backbone')
+        opts += [
+            f'{loader}.batch_size=4',
+            f'{loader}.num_workers=0',
+            f'{loader}.dataset.pipeline.1.scale=(32,32)',
+        ]
+    gen, bb = (
+        ('model.generator', 'model.discriminator.backbone') if stage == 1 else ('model.mgn', 'model.backbone')
+    )
     opts += [f'{gen}.{k}={v}' for k, v in vit.items()] + [f'{gen}.num_blocks=1']
     opts += [f'{bb}.{k}={v}' for k, v in vit.items()] + [f'{bb}.depth=1', f'{bb}.pretrained=None']
     opts.append('model.discriminator.head.in_channels=32' if stage == 1 else 'model.head.in_channels=32')

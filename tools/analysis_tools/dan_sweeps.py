@@ -103,7 +103,9 @@ def evaluate(model, imgs, labels, num_classes, batch_size=200) -> dict:
                 overlaps.append(head_overlap(maps))
     pred = torch.cat(preds)
     acc = (pred == labels).float().mean().item() * 100
-    per_class = [(pred[labels == c] == c).float().mean().item() for c in range(num_classes) if (labels == c).any()]
+    per_class = [
+        (pred[labels == c] == c).float().mean().item() for c in range(num_classes) if (labels == c).any()
+    ]
     out = dict(accuracy=acc, mean_class_accuracy=float(np.mean(per_class)) * 100)
     out['head_overlap'] = torch.cat(overlaps).mean().item() if overlaps else None
     return out
@@ -147,7 +149,10 @@ def train_one(variant, seed, data, args) -> dict:
 
 
 def summarise(results: list[dict]) -> str:
-    lines = ['| study | variant | seeds | accuracy (%) | mean class acc. (%) | head overlap |', '|---|---|---|---|---|---|']
+    lines = [
+        '| study | variant | seeds | accuracy (%) | mean class acc. (%) | head overlap |',
+        '|---|---|---|---|---|---|',
+    ]
     for study, variants in STUDIES.items():
         for v in variants:
             rs = [r for r in results if r['variant'] == v]
@@ -197,7 +202,11 @@ def main(argv=None) -> list[dict]:
             r = train_one(v, seed, data, args)
             r['settings'] = settings
             results.append(r)
-            print(json.dumps({k: r[k] for k in ('variant', 'seed', 'accuracy', 'head_overlap', 'train_seconds')}))
+            print(
+                json.dumps(
+                    {k: r[k] for k in ('variant', 'seed', 'accuracy', 'head_overlap', 'train_seconds')}
+                )
+            )
             with open(res_path, 'w') as f:
                 json.dump(results, f, indent=1)
     table = summarise(results)

@@ -61,12 +61,16 @@ def parse_args(argv=None):
 def data_options(a, seed: int) -> list[str]:
     cache = osp.abspath(osp.join(a.out, 'cache'))
     opts = []
-    for loader, n in (('train_dataloader', a.num_train), ('val_dataloader', a.num_test), ('test_dataloader', a.num_test)):
+    for loader, n in (
+        ('train_dataloader', a.num_train),
+        ('val_dataloader', a.num_test),
+        ('test_dataloader', a.num_test),
+    ):
         ds = f'{loader}.dataset'
         opts += [f'{loader}.batch_size=32', f'{loader}.num_workers=0', f'{ds}.num_samples={n}', f'{ds}.domain=wild',
                  f'{ds}.img_size={a.img_size}', f'{ds}.seed=0', f'{ds}.cache_dir={cache}',
                  f'{ds}.pipeline.1.scale=({a.img_size},{a.img_size})']  # fmt: skip
-    opts.append(f'train_dataloader.dataset.label_noise.type=symmetric')
+    opts.append('train_dataloader.dataset.label_noise.type=symmetric')
     opts.append(f'train_dataloader.dataset.label_noise.rate={a.noise}')
     opts += [f'randomness.seed={seed}', 'default_hooks.logger.interval=1000', 'log_level=WARNING',
              'default_hooks.checkpoint.save_best=None', 'default_hooks.checkpoint.max_keep_ckpts=1']  # fmt: skip
@@ -127,7 +131,9 @@ def stage2(a, seed: int, m: float | None, f: str | None) -> dict:
     hook = next(h for h in runner.hooks if isinstance(h, RelabelHook))
     ds = unwrap_dataset(runner.train_dataloader.dataset)
     clean = ds.get_clean_labels()
-    annotated = np.array([ds.get_data_info(i).get('ori_label', ds.get_data_info(i)['gt_label']) for i in range(len(ds))])
+    annotated = np.array(
+        [ds.get_data_info(i).get('ori_label', ds.get_data_info(i)['gt_label']) for i in range(len(ds))]
+    )
     served = ds.get_gt_labels()
     rec.update(
         relabel_events=int(sum(h['count'] for h in hook.history)),
@@ -139,7 +145,9 @@ def stage2(a, seed: int, m: float | None, f: str | None) -> dict:
         broken=int(((annotated == clean) & (served != clean)).sum()),
     )
     if m:
-        rec['mask_area'] = json.load(open(osp.join(a.out, f'mgn_m{m:.2f}_s{seed}', 'mask_area.json')))['mask_area']
+        rec['mask_area'] = json.load(open(osp.join(a.out, f'mgn_m{m:.2f}_s{seed}', 'mask_area.json')))[
+            'mask_area'
+        ]
     return rec
 
 

@@ -23,7 +23,6 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
@@ -73,7 +72,9 @@ def main(argv=None) -> list[str]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'image {path} does not exist')
         packed = pipeline(dict(img_path=path, gt_label=0, sample_idx=0))
-        batch = model.data_preprocessor(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
+        batch = model.data_preprocessor(
+            dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']])
+        )
         inputs = batch['inputs']
         maps, cls = cam(inputs, args.target_class)
         image = packed['inputs'].permute(1, 2, 0).numpy()[..., ::-1].copy()  # BGR -> RGB

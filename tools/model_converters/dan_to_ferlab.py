@@ -86,7 +86,9 @@ def convert_dan_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, to
         raise KeyError('not a DAN checkpoint: no "fc.weight" or no "cat_head*" keys')
     if heads != set(range(len(heads))):
         raise KeyError(f'attention heads are not numbered 0..k-1: {sorted(heads)}')
-    meta = dict(num_heads=len(heads), num_classes=int(state['fc.weight'].shape[0]), converted_from='yaoing/DAN')
+    meta = dict(
+        num_heads=len(heads), num_classes=int(state['fc.weight'].shape[0]), converted_from='yaoing/DAN'
+    )
     return out, meta
 
 

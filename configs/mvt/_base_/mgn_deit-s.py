@@ -19,7 +19,9 @@ model = dict(
     ),
     discriminator=dict(
         type='FERClassifier',
-        backbone=dict(type='ViTBackbone', arch='deit_small_patch16_224', img_size=224, pretrained=deit_s_weights),
+        backbone=dict(
+            type='ViTBackbone', arch='deit_small_patch16_224', img_size=224, pretrained=deit_s_weights
+        ),
         head=dict(type='LinearClsHead', num_classes=7, in_channels=384),
     ),
     random_mask=dict(type='RandomPatchMask'),

@@ -9,7 +9,11 @@ model = dict(
     mgn_checkpoint=None,
     fill='black',
     backbone=dict(
-        type='ViTBackbone', arch='deit_small_patch16_224', img_size=224, drop_path_rate=0.1, pretrained=deit_s_weights
+        type='ViTBackbone',
+        arch='deit_small_patch16_224',
+        img_size=224,
+        drop_path_rate=0.1,
+        pretrained=deit_s_weights,
     ),
     head=dict(type='LinearClsHead', num_classes=7, in_channels=384),
 )

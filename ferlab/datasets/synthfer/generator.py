@@ -221,6 +221,7 @@ class SynthFERGenerator:
         scene = self.sample_scene(rng)
         img = self.renderer.render(self.identity(ident), pose, au_l, au_r, scene)
         return dict(img=img, label=label, au_l=au_l, au_r=au_r, au=np.maximum(au_l, au_r), identity=ident,
+                    pose=np.array([pose.yaw, pose.roll, pose.scale, pose.tx, pose.ty]),
                     occluder=OCCLUDER_KINDS.index(scene.occluder.kind) if scene.occluder else 0,
                     intensity=intensity, votes=self.votes(label, intensity, rng))  # fmt: skip
 
@@ -238,6 +239,7 @@ class SynthFERGenerator:
             occluders=np.array([o['occluder'] for o in out], np.int64),
             intensities=np.array([o['intensity'] for o in out], np.float32),
             votes=np.stack([o['votes'] for o in out]),
+            poses=np.stack([o['pose'] for o in out]).astype(np.float32),
         )
 
     def apply_label_noise(self, labels: np.ndarray, split: str, noise: dict | None) -> np.ndarray:

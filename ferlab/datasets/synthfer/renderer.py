@@ -283,6 +283,39 @@ class FaceRenderer:
             mask = cv2.dilate(mask, np.ones((2 * margin_px + 1,) * 2, np.uint8))
         return mask.astype(bool)
 
+    def landmarks68(self, idn: Identity, pose: Pose) -> np.ndarray:
+        """``(68, 2)`` pixel coordinates of the iBUG-68 points of the neutral face under ``pose``.
+
+        Jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67, from the
+        renderer's canonical geometry (AU deformations are not applied).
+        """
+        self._set_pose(pose)
+        fw, fh, es = idn.face_w, idn.face_h, idn.eye_spacing
+        t = np.linspace(math.pi * 0.02, math.pi * 0.98, 17)[::-1]
+        c, s = np.cos(t), np.sin(t)
+        e = 2.0 / idn.jaw
+        jaw = np.stack([fw * np.sign(c) * np.abs(c) ** e, fh * np.abs(s) ** e - 0.05], 1)
+        jaw[:, 1] = np.maximum(jaw[:, 1], -0.05)
+        pts = [jaw]
+        for sx in (-1, 1):  # brows, image-left first
+            b = _bez((sx * 0.6, -0.42), (sx * 0.36, -0.47), (sx * 0.13, -0.40), 5) + [0, idn.brow_height]
+            pts.append(b if sx < 0 else b[::-1])
+        pts.append(np.stack([np.zeros(4), np.linspace(-0.15, 0.22, 4) * idn.nose_len], 1))
+        pts.append(np.stack([np.linspace(-0.1, 0.1, 5), np.array([0.32, 0.34, 0.35, 0.34, 0.32]) * idn.nose_len], 1))
+        for sx in (-1, 1):
+            cx, hw, up, lo = sx * 0.36 * es, 0.17 * idn.eye_size, 0.075 * idn.eye_size, 0.05 * idn.eye_size
+            xs = np.array([-hw, -hw / 3, hw / 3, hw, hw / 3, -hw / 3])
+            ys = np.array([0, -up, -up, 0, lo, lo]) - 0.12
+            pts.append(np.stack([cx + xs, ys], 1))
+        mw = 0.3 * idn.mouth_width
+        ang = np.linspace(math.pi, -math.pi, 13)[:-1]
+        pts.append(np.stack([mw * np.cos(ang), 0.64 - 0.06 * idn.lip_thickness * np.sin(ang)], 1))
+        ang = np.linspace(math.pi, -math.pi, 9)[:-1]
+        pts.append(np.stack([0.8 * mw * np.cos(ang), 0.64 - 0.01 * np.sin(ang)], 1))
+        out = self._to_px(np.concatenate(pts), pose)
+        assert out.shape == (68, 2)
+        return out
+
     # ---------------------------------------------------------------- drawing
     def render(self, idn: Identity, pose: Pose, au_l: np.ndarray, au_r: np.ndarray,
                scene: Scene | None = None) -> np.ndarray:  # fmt: skip

@@ -36,7 +36,9 @@ class RelabelThreshold:
 
     KINDS = ('constant', 'linear', 'quadratic', 'sigmoid')
 
-    def __init__(self, kind: str = 'sigmoid', scale: float = 1.0, steepness: float = 10.0, center: float = 0.5):
+    def __init__(
+        self, kind: str = 'sigmoid', scale: float = 1.0, steepness: float = 10.0, center: float = 0.5
+    ):
         if kind not in self.KINDS:
             raise ValueError(f'relabel threshold f must be one of {self.KINDS}, got {kind!r}')
         if scale < 0 or steepness <= 0:
@@ -74,7 +76,9 @@ def relabel_decision(
         relabeled, else ``l_org``).
     """
     if scores.dim() != 2 or labels.shape != scores.shape[:1]:
-        raise ValueError(f'need (B, C) scores and (B,) labels, got {tuple(scores.shape)}, {tuple(labels.shape)}')
+        raise ValueError(
+            f'need (B, C) scores and (B,) labels, got {tuple(scores.shape)}, {tuple(labels.shape)}'
+        )
     labels = labels.long().to(scores.device)
     p_max, l_max = scores.max(dim=1)
     p_gt = scores.gather(1, labels[:, None]).squeeze(1)
@@ -130,7 +134,9 @@ class RelabelHook(Hook):
     def _dataset(runner):
         ds = unwrap_dataset(runner.train_dataloader.dataset)
         if not hasattr(ds, 'set_gt_label'):
-            raise TypeError(f'RelabelHook needs a training dataset with set_gt_label, got {type(ds).__name__}')
+            raise TypeError(
+                f'RelabelHook needs a training dataset with set_gt_label, got {type(ds).__name__}'
+            )
         return ds
 
     def before_train(self, runner) -> None:

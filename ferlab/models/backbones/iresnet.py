@@ -106,8 +106,8 @@ class IResNet(BaseModule):
         input_size: Spatial size the network was trained at (112 for the
             public ``ir50.pth``); sets the output layer's Linear size and is
             the target of ``resize_input``.
-        resize_input: Resize every input to ``input_size`` first (bilinear),
-            as POSTER++ does for its 224 inputs.
+        resize_input: Resize every input to ``input_size`` first (bilinear;
+            POSTER++ resizes its 224 inputs to 112 with nearest-neighbour).
         with_output_layer: Build face.evoLVe's ``output_layer`` (needs
             ``num_stages=4``) and append its 512-d embedding to the outputs.
         drop_ratio: Dropout probability inside the output layer.

@@ -11,6 +11,10 @@ from ferlab.structures import FERDataSample
 
 from .cls_head import ClsHead
 
+#: Defaults of the two auxiliary terms (copied before use); ``None`` disables a term.
+DEFAULT_PARTITION_LOSS = dict(type='PartitionLoss')
+DEFAULT_AFFINITY_LOSS = dict(type='AffinityLoss')
+
 
 @MODELS.register_module()
 class AttentionFusionHead(ClsHead):
@@ -49,8 +53,8 @@ class AttentionFusionHead(ClsHead):
         num_classes: int,
         in_channels: int = 512,
         loss: dict | None = None,
-        partition_loss: dict | None = dict(type='PartitionLoss'),
-        affinity_loss: dict | None = dict(type='AffinityLoss'),
+        partition_loss: dict | None = DEFAULT_PARTITION_LOSS,
+        affinity_loss: dict | None = DEFAULT_AFFINITY_LOSS,
         fuse_log_softmax: bool = True,
         use_soft_labels: bool = True,
         init_cfg: dict | None = None,
@@ -63,13 +67,13 @@ class AttentionFusionHead(ClsHead):
         self.fuse_log_softmax = fuse_log_softmax
         self.fc = nn.Linear(in_channels, num_classes)
         self.bn = nn.BatchNorm1d(num_classes)
-        self.partition_loss = MODELS.build(partition_loss) if partition_loss is not None else None
+        self.partition_loss = MODELS.build(dict(partition_loss)) if partition_loss is not None else None
         if affinity_loss is not None:
             affinity_loss = dict(affinity_loss)
             given = affinity_loss.setdefault('num_classes', num_classes)
             if given != num_classes:
                 raise ValueError(
-                    f'affinity_loss.num_classes={given} differs from the head\'s num_classes={num_classes}; '
+                    f"affinity_loss.num_classes={given} differs from the head's num_classes={num_classes}; "
                     "it must equal the dataset's number of classes (leave it unset)"
                 )
             affinity_loss.setdefault('feat_dim', in_channels)
@@ -134,6 +138,8 @@ class AttentionFusionHead(ClsHead):
             losses['loss_pt'] = self.partition_loss(fused)
         if self.affinity_loss is not None:
             if x is None:
-                raise ValueError('the affinity loss needs the backbone map: use the MultiHeadCrossAttention neck')
+                raise ValueError(
+                    'the affinity loss needs the backbone map: use the MultiHeadCrossAttention neck'
+                )
             losses['loss_af'] = self.affinity_loss(x, labels)
         return losses

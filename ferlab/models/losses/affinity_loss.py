@@ -79,7 +79,9 @@ class AffinityLoss(nn.Module):
     ):
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f'AffinityLoss needs num_classes >= 2 (σ_c is undefined otherwise), got {num_classes}')
+            raise ValueError(
+                f'AffinityLoss needs num_classes >= 2 (σ_c is undefined otherwise), got {num_classes}'
+            )
         if feat_dim < 1:
             raise ValueError(f'feat_dim must be positive, got {feat_dim}')
         if reduction not in ('mean', 'sum'):
@@ -98,7 +100,9 @@ class AffinityLoss(nn.Module):
     def forward(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         x = _pooled(feats)
         if x.size(1) != self.feat_dim:
-            raise ValueError(f'AffinityLoss was built for feat_dim={self.feat_dim}, got features {tuple(x.shape)}')
+            raise ValueError(
+                f'AffinityLoss was built for feat_dim={self.feat_dim}, got features {tuple(x.shape)}'
+            )
         labels = _check_labels(labels.to(x.device), x.size(0), self.num_classes, 'AffinityLoss')
         dist = (x - self.centers.to(x.dtype)[labels]).pow(2).sum(dim=1)
         loss = dist.sum() / self.center_variance().to(x.dtype)

@@ -33,7 +33,9 @@ class CenterLoss(nn.Module):
         Returns a scalar.
     """
 
-    def __init__(self, num_classes: int, feat_dim: int = 512, loss_weight: float = 1.0, reduction: str = 'mean'):
+    def __init__(
+        self, num_classes: int, feat_dim: int = 512, loss_weight: float = 1.0, reduction: str = 'mean'
+    ):
         super().__init__()
         if num_classes < 1 or feat_dim < 1:
             raise ValueError(f'num_classes and feat_dim must be positive, got {num_classes}, {feat_dim}')
@@ -48,7 +50,9 @@ class CenterLoss(nn.Module):
     def forward(self, feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         x = _pooled(feats)
         if x.size(1) != self.feat_dim:
-            raise ValueError(f'CenterLoss was built for feat_dim={self.feat_dim}, got features {tuple(x.shape)}')
+            raise ValueError(
+                f'CenterLoss was built for feat_dim={self.feat_dim}, got features {tuple(x.shape)}'
+            )
         labels = _check_labels(labels.to(x.device), x.size(0), self.num_classes, 'CenterLoss')
         loss = 0.5 * (x - self.centers.to(x.dtype)[labels]).pow(2).sum()
         if self.reduction == 'mean':

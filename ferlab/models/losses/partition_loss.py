@@ -43,7 +43,9 @@ class PartitionLoss(nn.Module):
         the head axis). Returns a scalar.
     """
 
-    def __init__(self, mode: str = 'paper', loss_weight: float = 1.0, eps: float = 1e-8, unbiased: bool = True):
+    def __init__(
+        self, mode: str = 'paper', loss_weight: float = 1.0, eps: float = 1e-8, unbiased: bool = True
+    ):
         super().__init__()
         if mode not in ('paper', 'public'):
             raise ValueError(f"PartitionLoss mode must be 'paper' or 'public', got {mode!r}")
@@ -56,7 +58,9 @@ class PartitionLoss(nn.Module):
 
     def forward(self, heads: torch.Tensor) -> torch.Tensor:
         if heads.dim() != 3:
-            raise ValueError(f'PartitionLoss expects head outputs of shape (B, k, C), got {tuple(heads.shape)}')
+            raise ValueError(
+                f'PartitionLoss expects head outputs of shape (B, k, C), got {tuple(heads.shape)}'
+            )
         k = heads.size(1)
         if k <= 1:
             return heads.sum() * 0.0

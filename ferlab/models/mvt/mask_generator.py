@@ -158,7 +158,9 @@ class MaskGenerator(BaseModule):
             super().init_weights()
         self._reset_head()
         if self.pretrained is not None:
-            load_timm_vit_weights(self.vit, self.pretrained, what=f'{self.arch} weights for the MGN generator')
+            load_timm_vit_weights(
+                self.vit, self.pretrained, what=f'{self.arch} weights for the MGN generator'
+            )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` → ``M_p`` ``(B, N)`` in ``(0, 1)``."""

@@ -166,7 +166,9 @@ class MGN(BaseModel):
         return log
 
     # ------------------------------------------------------------------ forward
-    def forward(self, inputs: torch.Tensor, data_samples: list[FERDataSample] | None = None, mode: str = 'tensor'):
+    def forward(
+        self, inputs: torch.Tensor, data_samples: list[FERDataSample] | None = None, mode: str = 'tensor'
+    ):
         if mode == 'tensor':
             return self.generator(inputs)
         if mode == 'loss':

@@ -27,8 +27,12 @@ class SpatialAttention(nn.Module):
         mid = mid_channels or in_channels // 2
         self.conv1x1 = nn.Sequential(nn.Conv2d(in_channels, mid, 1), nn.BatchNorm2d(mid))
         self.conv_3x3 = nn.Sequential(nn.Conv2d(mid, in_channels, 3, padding=1), nn.BatchNorm2d(in_channels))
-        self.conv_1x3 = nn.Sequential(nn.Conv2d(mid, in_channels, (1, 3), padding=(0, 1)), nn.BatchNorm2d(in_channels))
-        self.conv_3x1 = nn.Sequential(nn.Conv2d(mid, in_channels, (3, 1), padding=(1, 0)), nn.BatchNorm2d(in_channels))
+        self.conv_1x3 = nn.Sequential(
+            nn.Conv2d(mid, in_channels, (1, 3), padding=(0, 1)), nn.BatchNorm2d(in_channels)
+        )
+        self.conv_3x1 = nn.Sequential(
+            nn.Conv2d(mid, in_channels, (3, 1), padding=(1, 0)), nn.BatchNorm2d(in_channels)
+        )
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,7 +152,7 @@ class MultiHeadCrossAttention(BaseModule):
         if x.dim() != 4 or x.size(1) != self.in_channels:
             raise ValueError(
                 f'MultiHeadCrossAttention expects a (B, {self.in_channels}, H, W) map as the last input, '
-                f'got {tuple(x.shape)}; set in_channels to the backbone\'s output channels'
+                f"got {tuple(x.shape)}; set in_channels to the backbone's output channels"
             )
         outs, maps = zip(*(head(x) for head in self.heads))
         return x, torch.stack(outs, dim=1), torch.cat(maps, dim=1)

@@ -1,0 +1,276 @@
+"""Write SynthFER to disk in the real datasets' file formats (docs/synthfer.md).
+
+    python tools/dataset_converters/make_synthfer.py OUT_DIR --formats rafdb ferplus affectnet affwild2 rafau
+
+Each format goes to ``OUT_DIR/<format>/`` laid out exactly as the owners ship
+it (see /work/shared/reference/datasets.md and docs/datasets.md), so the real
+loaders (``RAFDB``, ``FERPlus``, ``AffectNet``, ``AffWild2``, ``RAFAU``) read
+it unchanged. ``OUT_DIR/<format>/synthfer_manifest.json`` lists the labels
+written (in each format's own class order) for round-trip checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from ferlab.datasets.categories import (  # noqa: E402
+    AFFWILD2_CLASSES,
+    FER2013_CLASSES,
+    FERPLUS_CLASSES,
+    name_label_map,
+)
+from ferlab.datasets.synthfer.expressions import AU_INDEX, AU_LIST, BILATERAL_AUS  # noqa: E402
+from ferlab.datasets.synthfer.generator import SynthFERGenerator  # noqa: E402
+from ferlab.datasets.synthfer.renderer import Pose  # noqa: E402
+
+FORMATS = ('rafdb', 'ferplus', 'affectnet', 'affwild2', 'rafau')
+#: Aff-Wild2 AU annotation columns (ABAW); AU24 is not rendered and written as 0.
+AFFWILD2_AUS = (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26)
+#: (valence, arousal) of each AffectNet code at full intensity (circumplex, Russell 1980).
+_VA = {0: (0.0, 0.0), 1: (0.8, 0.4), 2: (-0.7, -0.3), 3: (0.2, 0.8), 4: (-0.6, 0.8), 5: (-0.7, 0.4),
+       6: (-0.6, 0.7), 7: (-0.4, 0.3)}  # fmt: skip
+
+
+def _write_jpg(path: str, img: np.ndarray, quality: int = 95) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    if not cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+        raise OSError(f'could not write {path}')
+
+
+def _manifest(root: str, data: dict) -> None:
+    with open(osp.join(root, 'synthfer_manifest.json'), 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=1)
+
+
+def export_rafdb(out: str, num_train: int, num_test: int, seed: int = 0, domain='default') -> dict:
+    """RAF-DB basic: ``basic/EmoLabel/list_patition_label.txt`` (labels 1..7), aligned 100x100 + original."""
+    gen = SynthFERGenerator('rafdb', domain, 100, seed)
+    lines, labels = [], {}
+    for split, n, digits in (('train', num_train, 5), ('test', num_test, 4)):
+        data = gen.generate(split, n)
+        for i in range(n):
+            stem = f'{split}_{i + 1:0{digits}d}'
+            img = data['imgs'][i]
+            _write_jpg(osp.join(out, 'basic/Image/aligned', f'{stem}_aligned.jpg'), img)
+            orig = cv2.copyMakeBorder(img, 30, 30, 30, 30, cv2.BORDER_REFLECT)
+            _write_jpg(osp.join(out, 'basic/Image/original', f'{stem}.jpg'), orig)
+            lines.append(f'{stem}.jpg {int(data["labels"][i]) + 1}')
+            labels[stem] = int(data['labels'][i])
+    os.makedirs(osp.join(out, 'basic/EmoLabel'), exist_ok=True)
+    with open(osp.join(out, 'basic/EmoLabel/list_patition_label.txt'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+    result = dict(classes=list(gen.classes), labels=labels)
+    _manifest(out, result)
+    return result
+
+
+def majority_votes(votes: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray:
+    """Votes that keep ``label`` under the FERPlus majority protocol.
+
+    The protocol drops single votes and keeps an image when its top class has
+    > 50 % of the remaining votes; simulated votes that would not pass (or
+    whose winner is not the rendered class) are replaced by a 6-9 vote
+    majority for ``label`` with the rest on one other class.
+    """
+    v = votes.copy()
+    kept = np.where(v > 1, v, 0)
+    if kept.sum() > 0 and kept.argmax() == label and kept[label] * 2 > kept.sum() and (kept == kept[label]).sum() == 1:
+        return v
+    v[:] = 0
+    top = int(rng.integers(6, 10))
+    v[label] = top
+    other = int(rng.choice([c for c in range(len(v)) if c != label]))
+    v[other] = 10 - top
+    return v
+
+
+def export_ferplus(out: str, num_train: int, num_val: int, num_test: int, seed: int = 0, domain='fer2013',
+                   no_name_rows: int = 1) -> dict:  # fmt: skip
+    """FER2013 + FERPlus: ``fer2013.csv`` and ``fer2013new.csv`` (row-aligned) and the generated
+    ``FER2013Train|Valid|Test/label.csv`` + PNG folders. ``no_name_rows`` rows per split have an empty
+    FERPlus image name, as 173 rows of the real file do (loaders skip them)."""
+    gen = SynthFERGenerator('ferplus', domain, 48, seed)
+    to_fer = name_label_map(FERPLUS_CLASSES, FER2013_CLASSES)
+    fer_rows, new_rows, labels, votes_out = [], [], {}, {}
+    folders = {'train': 'FER2013Train', 'val': 'FER2013Valid', 'test': 'FER2013Test'}
+    usage = {'train': 'Training', 'val': 'PublicTest', 'test': 'PrivateTest'}
+    idx = 0
+    for split, n in (('train', num_train), ('val', num_val), ('test', num_test)):
+        data = gen.generate(split, n + no_name_rows)
+        rng = np.random.default_rng([seed, 23, ['train', 'val', 'test'].index(split)])
+        folder = osp.join(out, folders[split])
+        os.makedirs(folder, exist_ok=True)
+        label_rows = []
+        for i in range(n + no_name_rows):
+            gray = cv2.cvtColor(data['imgs'][i], cv2.COLOR_BGR2GRAY)
+            lab = int(data['labels'][i])
+            fer_label = to_fer[lab] if to_fer[lab] >= 0 else FER2013_CLASSES.index('Neutral')
+            fer_rows.append(f'{fer_label},{" ".join(str(int(p)) for p in gray.ravel())},{usage[split]}')
+            votes = majority_votes(data['votes'][i], lab, rng)
+            counts = ','.join(str(int(c)) for c in votes) + ',0,0'
+            if i >= n:  # a row without image (FERPlus dropped it)
+                new_rows.append(f'{usage[split]},,{counts}')
+            else:
+                name = f'fer{idx:07d}.png'
+                new_rows.append(f'{usage[split]},{name},{counts}')
+                label_rows.append(f'{name},"(0, 0, 48, 48)",{counts}')
+                cv2.imwrite(osp.join(folder, name), gray)
+                labels[f'{split}/{name}'] = lab
+                votes_out[f'{split}/{name}'] = votes.tolist()
+            idx += 1
+        with open(osp.join(folder, 'label.csv'), 'w', encoding='utf-8') as f:
+            f.write('\n'.join(label_rows) + '\n')
+    with open(osp.join(out, 'fer2013.csv'), 'w', encoding='utf-8') as f:
+        f.write('emotion,pixels,Usage\n' + '\n'.join(fer_rows) + '\n')
+    with open(osp.join(out, 'fer2013new.csv'), 'w', encoding='utf-8') as f:
+        f.write('Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n')
+        f.write('\n'.join(new_rows) + '\n')
+    result = dict(classes=list(gen.classes), labels=labels, votes=votes_out)
+    _manifest(out, result)
+    return result
+
+
+def export_affectnet(out: str, num_train: int, num_val: int, seed: int = 0, domain='wild',
+                     extra_codes: tuple = (8, 10), val_header: bool = True) -> dict:  # fmt: skip
+    """AffectNet original layout: ``Manually_Annotated_file_lists/{training,validation}.csv`` +
+    ``Manually_Annotated_Images/<subDirectory_filePath>``; codes 0..7 (+ ``extra_codes`` rows of
+    None/Uncertain/No-Face that loaders drop). ``val_header=False`` writes validation.csv without a
+    header, as some copies are."""
+    gen = SynthFERGenerator('affectnet8', domain, 112, seed)
+    header = 'subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal'
+    labels = {}
+    for split, n, fname in (('train', num_train, 'training.csv'), ('val', num_val, 'validation.csv')):
+        n_extra = len(extra_codes) if split == 'train' else 0
+        data = gen.generate(split, n + n_extra)
+        rows = [header] if (split == 'train' or val_header) else []
+        for i in range(n + n_extra):
+            sub = f'{i % 7 + 1}/synth_{split}_{i:06d}.jpg'
+            _write_jpg(osp.join(out, 'Manually_Annotated_Images', sub), data['imgs'][i])
+            yaw, roll, scale, tx, ty = (float(v) for v in data['poses'][i])
+            lmk = gen.renderer.landmarks68(gen.identity(int(data['identities'][i])), Pose(yaw, roll, scale, tx, ty))
+            x0, y0 = np.floor(lmk.min(0)).astype(int)
+            x1, y1 = np.ceil(lmk.max(0)).astype(int)
+            code = int(data['labels'][i]) if i < n else int(extra_codes[i - n])
+            va = _VA.get(code, (-2.0, -2.0))
+            k = float(data['intensities'][i])
+            lm = ';'.join(f'{v:.2f}' for v in lmk.ravel())
+            rows.append(f'{sub},{x0},{y0},{x1 - x0},{y1 - y0},{lm},{code},{va[0] * k:.4f},{va[1] * k:.4f}')
+            if i < n:
+                labels[f'{split}/{sub}'] = code
+        os.makedirs(osp.join(out, 'Manually_Annotated_file_lists'), exist_ok=True)
+        with open(osp.join(out, 'Manually_Annotated_file_lists', fname), 'w', encoding='utf-8') as f:
+            f.write('\n'.join(rows) + '\n')
+    result = dict(classes=list(gen.classes), labels=labels)
+    _manifest(out, result)
+    return result
+
+
+def export_affwild2(out: str, num_train: int, num_val: int, frames: int, seed: int = 0, domain='default',
+                    img_size: int = 112) -> dict:  # fmt: skip
+    """Aff-Wild2 (ABAW EXPR): ``cropped_aligned/<video>/%05d.jpg`` (1-indexed),
+    ``EXPR_Set/{Train,Validation}_Set/<video>.txt`` (header + one label per frame, -1 unannotated)
+    and ``AU_Set/...`` (12 AU columns, 0/1; AU24 is not rendered -> 0)."""
+    gen = SynthFERGenerator('affwild2', domain, img_size, seed)
+    labels = {}
+    for split, n, folder in (('train', num_train, 'Train_Set'), ('val', num_val, 'Validation_Set')):
+        for c in range(n):
+            clip = gen.clip(split, c, frames)
+            video = f'synth{["train", "val"].index(split)}{c:03d}-{img_size}x{img_size}'
+            for t, img in enumerate(clip['frames']):
+                _write_jpg(osp.join(out, 'cropped_aligned', video, f'{t + 1:05d}.jpg'), img)
+            for sub, header, rows in (
+                ('EXPR_Set', ','.join(AFFWILD2_CLASSES), [str(int(v)) for v in clip['labels']]),
+                ('AU_Set', ','.join(f'AU{a}' for a in AFFWILD2_AUS),
+                 [','.join('0' if a not in AU_INDEX else str(int(clip['aus'][t, AU_INDEX[a]] >= 0.3))
+                           for a in AFFWILD2_AUS) for t in range(frames)]),
+            ):  # fmt: skip
+                os.makedirs(osp.join(out, sub, folder), exist_ok=True)
+                with open(osp.join(out, sub, folder, f'{video}.txt'), 'w', encoding='utf-8') as f:
+                    f.write(header + '\n' + '\n'.join(rows) + '\n')
+            labels[f'{split}/{video}'] = [int(v) for v in clip['labels']]
+    result = dict(classes=list(gen.classes), labels=labels)
+    _manifest(out, result)
+    return result
+
+
+def rafau_code(au_l: np.ndarray, au_r: np.ndarray, threshold: float = 0.3) -> str:
+    """RAF-AU label string (``1+2+4+L12``; ``L``/``R`` = subject's side; ``null`` = no AU)."""
+    parts = []
+    for au in AU_LIST:
+        lv, rv = au_l[AU_INDEX[au]], au_r[AU_INDEX[au]]
+        if max(lv, rv) < threshold:
+            continue
+        if au in BILATERAL_AUS and min(lv, rv) < threshold:
+            parts.append(('L' if lv >= threshold else 'R') + str(au))
+        else:
+            parts.append(str(au))
+    return '+'.join(parts) if parts else 'null'
+
+
+def export_rafau(out: str, num: int, seed: int = 0, domain='default', threshold: float = 0.3) -> dict:
+    """RAF-AU: ``RAFAU_label.txt`` lines ``0001.jpg 1+2+4+L12`` and ``aligned/<zfill4>_aligned.jpg``.
+    An AU is annotated when its rendered intensity is >= ``threshold``."""
+    gen = SynthFERGenerator('ferplus', domain, 100, seed)
+    data = gen.generate('train', num)
+    lines, codes = [], {}
+    for i in range(num):
+        name = f'{i + 1:04d}'
+        _write_jpg(osp.join(out, 'aligned', f'{name}_aligned.jpg'), data['imgs'][i])
+        code = rafau_code(data['au_l'][i], data['au_r'][i], threshold)
+        lines.append(f'{name}.jpg {code}')
+        codes[name] = code
+    with open(osp.join(out, 'RAFAU_label.txt'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+    result = dict(aus=codes)
+    _manifest(out, result)
+    return result
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Export SynthFER in the real FER datasets\' file formats.')
+    p.add_argument('out', help='output folder; each format goes to OUT/<format>/')
+    p.add_argument('--formats', nargs='+', default=list(FORMATS), choices=FORMATS)
+    p.add_argument('--num-train', type=int, default=1000, help='training images (RAF-DB, FERPlus, AffectNet)')
+    p.add_argument('--num-val', type=int, default=200, help='validation images (FERPlus, AffectNet)')
+    p.add_argument('--num-test', type=int, default=200, help='test images (RAF-DB, FERPlus)')
+    p.add_argument('--num-au', type=int, default=500, help='RAF-AU images')
+    p.add_argument('--videos', type=int, nargs=2, default=(4, 2), metavar=('TRAIN', 'VAL'),
+                   help='Aff-Wild2 videos per split')  # fmt: skip
+    p.add_argument('--frames', type=int, default=64, help='frames per Aff-Wild2 video')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--domain', default=None, help='domain preset for all formats (default: per format)')
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out = {}
+    dom = {} if args.domain is None else dict(domain=args.domain)
+    for fmt in args.formats:
+        root = osp.join(args.out, fmt)
+        os.makedirs(root, exist_ok=True)
+        if fmt == 'rafdb':
+            out[fmt] = export_rafdb(root, args.num_train, args.num_test, args.seed, **dom)
+        elif fmt == 'ferplus':
+            out[fmt] = export_ferplus(root, args.num_train, args.num_val, args.num_test, args.seed, **dom)
+        elif fmt == 'affectnet':
+            out[fmt] = export_affectnet(root, args.num_train, args.num_val, args.seed, **dom)
+        elif fmt == 'affwild2':
+            out[fmt] = export_affwild2(root, args.videos[0], args.videos[1], args.frames, args.seed, **dom)
+        else:
+            out[fmt] = export_rafau(root, args.num_au, args.seed, **dom)
+        print(f'wrote {fmt} to {root}')
+    return out
+
+
+if __name__ == '__main__':
+    main()
