@@ -119,8 +119,13 @@ def main(argv=None):
     return runner
 
 
-if __name__ == '__main__':
+def cli(argv=None):
+    """Command-line entry: configuration errors end in one ``error:`` line, not a traceback."""
     try:
-        main()
+        return main(argv)
     except AmpUnavailableError as err:
         sys.exit(f'tools/train.py: error: {err}')
+
+
+if __name__ == '__main__':
+    cli()

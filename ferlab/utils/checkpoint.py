@@ -51,7 +51,10 @@ def _numpy_globals() -> list:
         from numpy._core.multiarray import _reconstruct, scalar
 
         out += [_reconstruct, scalar]
-        out += [(_reconstruct, 'numpy.core.multiarray._reconstruct'), (scalar, 'numpy.core.multiarray.scalar')]
+        out += [
+            (_reconstruct, 'numpy.core.multiarray._reconstruct'),
+            (scalar, 'numpy.core.multiarray.scalar'),
+        ]
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core.multiarray import _reconstruct, scalar
 

@@ -235,10 +235,85 @@ def export_rafau(out: str, num: int, seed: int = 0, domain='default', threshold:
     return result
 
 
+def _label(img: np.ndarray, text: str, width: int) -> np.ndarray:
+    pad = np.full((img.shape[0], width, 3), 255, np.uint8)
+    cv2.putText(pad, text, (3, img.shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([pad, img], 1)
+
+
+def _row(imgs, size: int) -> np.ndarray:
+    return np.concatenate([cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA) for i in imgs], 1)
+
+
+def write_previews(out_dir: str, seed: int = 0, size: int = 80) -> list[str]:
+    """PNG figures of docs/synthfer.md: classes, occluders, nuisances + label noise, domains, a video strip."""
+    from ferlab.datasets.synthfer.renderer import Scene
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    gen = SynthFERGenerator('rafdb', 'default', 112, seed)
+    data = gen.generate('train', 400)
+    rows = []
+    for c, name in enumerate(gen.classes):
+        idx = np.flatnonzero(data['labels'] == c)[:8]
+        rows.append(_label(_row(data['imgs'][idx], size), name, 80))
+    paths.append(osp.join(out_dir, 'synthfer_classes.png'))
+    cv2.imwrite(paths[-1], np.concatenate(rows))
+    rows = []
+    for kind in ('hand', 'sunglasses', 'mask', 'object'):
+        g = SynthFERGenerator('rafdb', dict(preset='default', nuisance=dict(occlusion=dict(prob=1.0, types=(kind,)))),
+                              112, seed)  # fmt: skip
+        rows.append(_label(_row(g.generate('train', 64, indices=range(8))['imgs'], size), kind, 80))
+    paths.append(osp.join(out_dir, 'synthfer_occlusion.png'))
+    cv2.imwrite(paths[-1], np.concatenate(rows))
+    # nuisances on one face, then pairwise label noise (clean -> served label)
+    idn = gen.identity(3)
+    rng = np.random.default_rng(seed)
+    au_l, au_r, _ = gen.sample_aus('happiness', rng, 0.9)
+    pose = Pose(yaw=10)
+    scenes = {'clean': Scene(), 'clutter': gen.sample_scene(np.random.default_rng(1), occlusion=False),
+              'blur': Scene(blur_sigma=1.5), 'noise': Scene(noise_std=14, noise_seed=1), 'jpeg q10': Scene(jpeg_quality=10),
+              'gray': Scene(gray=True), 'light': Scene(illumination=(0.5, 0.5, 0.9))}  # fmt: skip
+    nuis = [gen.renderer.render(idn, pose, au_l, au_r, sc) for sc in scenes.values()]
+    top = _row(nuis, size)
+    cap = np.full((16, top.shape[1], 3), 255, np.uint8)
+    for k, name in enumerate(scenes):
+        cv2.putText(cap, name, (k * size + 3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
+    noisy = gen.apply_label_noise(data['labels'], 'train', dict(type='pairwise', rate=0.3))
+    flip = np.flatnonzero(noisy != data['labels'])[: len(scenes)]
+    bottom = _row(data['imgs'][flip], size)
+    cap2 = np.full((16, bottom.shape[1], 3), 255, np.uint8)
+    for k, j in enumerate(flip):
+        txt = f'{gen.classes[data["labels"][j]][:3]}->{gen.classes[noisy[j]][:3]}'
+        cv2.putText(cap2, txt, (k * size + 3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 200), 1, cv2.LINE_AA)
+    paths.append(osp.join(out_dir, 'synthfer_noise.png'))
+    cv2.imwrite(paths[-1], np.concatenate([top, cap, bottom, cap2]))
+    rows = []
+    for dom in ('default', 'lab', 'wild', 'fer2013', 'alt_convention'):
+        g = SynthFERGenerator('rafdb', dom, None, seed)
+        d = g.generate('test', 60)
+        idx = [int(np.flatnonzero(d['labels'] == c)[0]) for c in range(7)]
+        rows.append(_label(_row(d['imgs'][idx], size), dom, 100))
+    paths.append(osp.join(out_dir, 'synthfer_domains.png'))
+    cv2.imwrite(paths[-1], np.concatenate(rows))
+    vg = SynthFERGenerator('affwild2_7', 'default', 112, seed)
+    clip = vg.clip('train', 1, 48, unlabeled_prob=1.0)
+    ks = np.linspace(0, 47, 12).astype(int)
+    strip = _row(clip['frames'][ks], size)
+    cap = np.full((16, strip.shape[1], 3), 255, np.uint8)
+    for k, t in enumerate(ks):
+        lab = int(clip['labels'][t])
+        txt = f'{t}:' + (vg.classes[lab][:4] if lab >= 0 else '-1')
+        cv2.putText(cap, txt, (k * size + 3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
+    paths.append(osp.join(out_dir, 'synthfer_video.png'))
+    cv2.imwrite(paths[-1], np.concatenate([strip, cap]))
+    return paths
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Export SynthFER in the real FER datasets\' file formats.')
     p.add_argument('out', help='output folder; each format goes to OUT/<format>/')
-    p.add_argument('--formats', nargs='+', default=list(FORMATS), choices=FORMATS)
+    p.add_argument('--formats', nargs='*', default=list(FORMATS), choices=FORMATS)
     p.add_argument('--num-train', type=int, default=1000, help='training images (RAF-DB, FERPlus, AffectNet)')
     p.add_argument('--num-val', type=int, default=200, help='validation images (FERPlus, AffectNet)')
     p.add_argument('--num-test', type=int, default=200, help='test images (RAF-DB, FERPlus)')
@@ -248,6 +323,7 @@ def parse_args(argv=None):
     p.add_argument('--frames', type=int, default=64, help='frames per Aff-Wild2 video')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--domain', default=None, help='domain preset for all formats (default: per format)')
+    p.add_argument('--preview', metavar='DIR', help='also write the PNG figures of docs/synthfer.md to DIR')
     return p.parse_args(argv)
 
 
@@ -269,6 +345,9 @@ def main(argv=None) -> dict:
         else:
             out[fmt] = export_rafau(root, args.num_au, args.seed, **dom)
         print(f'wrote {fmt} to {root}')
+    if args.preview:
+        for path in write_previews(args.preview, args.seed):
+            print(f'wrote {path}')
     return out
 
 

@@ -95,6 +95,7 @@ class SynthFER(_SynthBase):
         samples_per_identity: Mean images per person.
         class_probs: Class frequencies (label-set order); ``None`` = uniform.
         cache_dir: Optional folder for ``.npz`` caches keyed by all parameters.
+        num_workers: Processes rendering the split on first use (same result for any value).
         **kwargs: :class:`BaseFERDataset` arguments (``pipeline``, ``classes``,
             ``label_map``, ``test_mode`` ...).
     """
@@ -103,7 +104,7 @@ class SynthFER(_SynthBase):
                  domain='default', img_size: int | None = None, seed: int = 0, label_noise: dict | None = None,
                  soft_labels: bool = False, samples_per_identity: int = 8,
                  class_probs: Sequence[float] | None = None, cache_dir: str | None = None, data_root: str = '',
-                 **kwargs):  # fmt: skip
+                 num_workers: int = 0, **kwargs):  # fmt: skip
         self._init_generator(label_set, domain, img_size, seed, samples_per_identity, class_probs, split)
         self.num_samples = int(num_samples if num_samples is not None else DEFAULT_SIZES[split])
         if self.num_samples < 1:
@@ -111,6 +112,7 @@ class SynthFER(_SynthBase):
         self.label_noise = dict(label_noise) if label_noise else None
         self.soft_labels = soft_labels
         self.cache_dir = cache_dir
+        self.num_workers = int(num_workers)
         kwargs.setdefault('test_mode', split != 'train')
         # native class order depends on label_set (the base class reads it from metainfo)
         kwargs['metainfo'] = dict(kwargs.get('metainfo') or {}, classes=self._native)
@@ -119,7 +121,8 @@ class SynthFER(_SynthBase):
     def arrays(self) -> dict:
         """The rendered split as arrays (``imgs``, ``labels``, ``aus``, ``identities`` ...), cached."""
         params = dict(self._gen_params, n=self.num_samples)
-        return _cached('img', params, lambda: self.generator.generate(self.split, self.num_samples), self.cache_dir)
+        return _cached('img', params, lambda: self.generator.generate(self.split, self.num_samples,
+                                                                      num_workers=self.num_workers), self.cache_dir)
 
     def load_annotations(self) -> list[dict]:
         data = self.arrays()

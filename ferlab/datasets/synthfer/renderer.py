@@ -49,7 +49,7 @@ AU_REGIONS: dict[int, tuple[float, float, float, float]] = {
     23: (-0.65, 0.20, 0.65, 0.95),
     25: (-0.65, 0.40, 0.65, 0.95),
     17: (-0.50, 0.50, 0.50, 1.20),
-    26: (-1.15, 0.40, 1.15, 1.60),
+    26: (-1.15, 0.30, 1.15, 1.60),
 }
 
 SKIN_TONES = {
@@ -481,7 +481,7 @@ class FaceRenderer:
     def _mouth(self, img, idn, pose, a, m, jaw_drop) -> None:
         skin = idn.skin
         y0 = 0.64
-        lt = idn.lip_thickness * (1 - 0.5 * m(23)) * (1 - 0.25 * m(20))
+        lt = idn.lip_thickness * (1 - 0.5 * m(23))
         corners = {}
         for sx in (-1, 1):
             x = sx * 0.3 * idn.mouth_width
@@ -489,18 +489,31 @@ class FaceRenderer:
             y = y0 - 0.14 * a(12, sx) - 0.015 * a(14, sx) + 0.12 * a(15, sx) + 0.02 * a(20, sx)
             corners[sx] = np.array([x, y])
         cl, cr = corners[-1], corners[1]
-        k10 = 0.5 * (a(10, -1) + a(10, 1))
         gap = 0.04 * m(25) + 0.26 * m(26)
-        up_in = y0 - 0.06 * k10
+        up_in = y0
         lo_in = y0 + gap - 0.02 * m(17)
-        up_top = up_in - 0.055 * lt - 0.04 * k10
+        up_top = up_in - 0.055 * lt
         lo_bot = lo_in + 0.07 * lt - 0.025 * m(17)
-        ux = 0.5 * (cr[0] - cl[0]) * 0.1
-        upper_out = np.concatenate([_bez(cl, (cl[0] * 0.5 - ux, up_top + 0.01), (0, up_top + 0.015), 5),
-                                    _bez((0, up_top + 0.015), (cr[0] * 0.5 + ux, up_top + 0.01), cr, 5)[1:]])  # fmt: skip
-        upper_in = _bez(cr, (0, up_in), cl, 9)
-        lower_in = _bez(cl, (0, lo_in), cr, 9)
-        lower_out = _bez(cr, (0, lo_bot), cl, 9)
+
+        def curve(center_y: float, bow: float = 0.0) -> np.ndarray:
+            """Lip line from the image-right corner to the image-left one through (0, center_y);
+            each half depends only on its own corner, so one-sided AUs stay on their side."""
+            halves = []
+            for c in (cr, cl):
+                mid = (c[0] * 0.5, 0.3 * c[1] + 0.7 * center_y - bow)
+                halves.append(_bez(c, mid, (0.0, center_y), 5))
+            return np.concatenate([halves[0], halves[1][::-1][1:]])
+
+        def lift(pts: np.ndarray, amount: float) -> np.ndarray:
+            """AU10 raises the upper lip per side (blended across the midline)."""
+            w = np.clip((pts[:, 0] + 0.1) / 0.2, 0, 1)  # 0 on the image left, 1 on the image right
+            k = a(10, -1) * (1 - w) + a(10, 1) * w
+            return pts - np.stack([np.zeros_like(k), amount * k], 1)
+
+        upper_in = lift(curve(up_in), 0.06)
+        upper_out = lift(curve(up_top, 0.01)[::-1], 0.1)
+        lower_in = curve(lo_in)[::-1]
+        lower_out = curve(lo_bot)
         # nasolabial folds deepen with AU10 / AU12
         for sx in (-1, 1):
             k = 0.08 + 0.35 * a(10, sx) + 0.25 * a(12, sx)
@@ -527,7 +540,7 @@ class FaceRenderer:
             self._line(img, _bez([-0.15, cy + 0.03], [0, cy - 0.02], [0.15, cy + 0.03], 6), pose, col, 0.02)
             self._line(img, _bez([-0.08, cy + 0.1], [0, cy + 0.08], [0.08, cy + 0.1], 5), pose, col, 0.015)
         if idn.facial_hair == 1:  # mustache follows the upper lip
-            mu = _bez(cl + [-0.02, -0.01], (0, up_top - 0.02), cr + [0.02, -0.01], 8)
+            mu = upper_out + [0, -0.015]
             self._poly(img, np.concatenate([mu, (mu - [0, 0.06])[::-1]]), pose, idn.hair_color)
 
     def _occluder(self, img, idn, pose, occ: Occluder) -> None:

@@ -1,0 +1,167 @@
+"""SynthFER renderer, generator and datasets."""
+
+import numpy as np
+import pytest
+
+from ferlab.datasets.synthfer import AU_LIST, FaceRenderer, Pose, Scene, SynthFERGenerator
+from ferlab.datasets.synthfer import dataset as synth_dataset
+from ferlab.datasets.synthfer.expressions import AU_INDEX, BILATERAL_AUS, resolve_domain
+from ferlab.registry import DATASETS
+
+PIPE = [dict(type='LoadImageFromFile'), dict(type='PackFERInputs')]
+
+
+def build(**kw):
+    kw.setdefault('img_size', 32)
+    return DATASETS.build(dict(type='SynthFER', **kw))
+
+
+def test_generation_is_deterministic_per_seed_split_and_index():
+    a = SynthFERGenerator(seed=3, img_size=48).generate('train', 12)
+    b = SynthFERGenerator(seed=3, img_size=48).generate('train', 12)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    # any subset / order renders the same samples (parallel-safe)
+    sub = SynthFERGenerator(seed=3, img_size=48).generate('train', 12, indices=[7, 2])
+    np.testing.assert_array_equal(sub['imgs'], a['imgs'][[7, 2]])
+    other_seed = SynthFERGenerator(seed=4, img_size=48).generate('train', 12)
+    assert not np.array_equal(other_seed['imgs'], a['imgs'])
+    other_split = SynthFERGenerator(seed=3, img_size=48).generate('test', 12)
+    assert not np.array_equal(other_split['imgs'], a['imgs'])
+
+
+@pytest.mark.parametrize('pose', [Pose(), Pose(yaw=15, roll=-8, scale=1.05, tx=0.03, ty=-0.02)])
+def test_each_au_changes_only_its_region(pose):
+    gen = SynthFERGenerator(img_size=96)
+    r = FaceRenderer(96)
+    idn = gen.identity(5)
+    zero = np.zeros(len(AU_LIST))
+    base = r.render(idn, pose, zero, zero, Scene())
+    for au in AU_LIST:
+        on = zero.copy()
+        on[AU_INDEX[au]] = 1.0
+        diff = np.abs(r.render(idn, pose, on, on, Scene()).astype(int) - base).max(-1) > 0
+        region = r.au_region_mask(au, pose)
+        assert diff.sum() >= 10, f'AU{au} does not visibly change the image'
+        outside = diff & ~region
+        assert not outside.any(), f'AU{au} changed {outside.sum()} pixels outside its region'
+        if au in BILATERAL_AUS:  # one side only: the subject's left is the image's right
+            left = r.render(idn, pose, on, zero, Scene())
+            dl = np.abs(left.astype(int) - base).max(-1) > 0
+            assert dl.any() and not (dl & ~r.au_region_mask(au, pose, side='L')).any(), f'AU{au} left leaks'
+
+
+def test_splits_share_no_identities_and_carry_metadata():
+    sets = {s: build(split=s, num_samples=40, pipeline=PIPE) for s in ('train', 'val', 'test')}
+    ids = {s: {d.get_data_info(i)['identity'] for i in range(len(d))} for s, d in sets.items()}
+    assert not ids['train'] & ids['val'] and not ids['train'] & ids['test'] and not ids['val'] & ids['test']
+    assert len(ids['train']) > 1
+    gen = SynthFERGenerator(img_size=32)
+    assert gen.identity(min(ids['train'])) != gen.identity(min(ids['test']))
+    train = sets['train']
+    assert train.classes == ('Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness', 'Anger', 'Neutral')
+    assert not train.test_mode and sets['test'].test_mode
+    out = train[0]
+    assert tuple(out['inputs'].shape) == (3, 32, 32)
+    sample = out['data_samples']
+    assert sample.au_label.shape == (16,) and sample.domain == 'default'
+    assert 0 <= int(sample.gt_label) < 7 and sample.clean_label == int(sample.gt_label)
+    # with enough samples, every class occurs
+    assert set(train.get_gt_labels().tolist()) == set(range(7))
+
+
+@pytest.mark.parametrize('kind', ['symmetric', 'pairwise'])
+def test_label_noise_rate_is_realised_and_clean_label_kept(kind):
+    gen = SynthFERGenerator(label_set='rafdb')
+    clean = np.random.default_rng(0).integers(0, 7, 1000)
+    noisy = gen.apply_label_noise(clean, 'train', dict(type=kind, rate=0.3))
+    assert (noisy != clean).sum() == 300
+    if kind == 'pairwise':  # fear -> surprise, disgust -> anger
+        fear, disgust = gen.canon.index('fear'), gen.canon.index('disgust')
+        flipped = noisy != clean
+        assert set(noisy[flipped & (clean == fear)].tolist()) == {gen.canon.index('surprise')}
+        assert set(noisy[flipped & (clean == disgust)].tolist()) == {gen.canon.index('anger')}
+    ds = build(split='train', num_samples=50, label_noise=dict(type=kind, rate=0.4), img_size=24)
+    assert (ds.get_gt_labels() != ds.get_clean_labels()).sum() == 20
+    test = build(split='test', num_samples=20, label_noise=dict(type=kind, rate=0.4), img_size=24)
+    np.testing.assert_array_equal(test.get_gt_labels(), test.get_clean_labels())
+
+
+def test_label_sets_reordering_and_soft_labels():
+    ds = build(split='val', num_samples=30, label_set='affectnet8', soft_labels=True, img_size=24)
+    assert ds.classes[7] == 'Contempt'
+    info = ds.get_data_info(0)
+    assert info['gt_score'].shape == (8,) and abs(float(info['gt_score'].sum()) - 1) < 1e-5
+    # the rendered class has the most votes for most samples (raters mostly agree)
+    agree = np.mean([ds.get_data_info(i)['gt_score'].argmax() == ds.get_data_info(i)['gt_label'] for i in range(30)])
+    assert agree > 0.6
+    target = ('Neutral', 'Happy', 'Sad', 'Surprise', 'Fear', 'Disgust', 'Anger')
+    ref = build(split='val', num_samples=30, label_set='rafdb', img_size=24)
+    moved = build(split='val', num_samples=30, label_set='rafdb', classes=target, img_size=24)
+    names = [ref.classes[x] for x in ref.get_gt_labels()]
+    assert [target[x] for x in moved.get_gt_labels()] == [
+        {'Happiness': 'Happy', 'Sadness': 'Sad'}.get(n, n) for n in names
+    ]
+    assert moved.get_data_info(3)['clean_label'] == moved.get_data_info(3)['gt_label']
+
+
+def test_domains_change_appearance_and_convention():
+    gray = build(split='test', num_samples=4, domain='fer2013', img_size=None, pipeline=PIPE)
+    x = gray[0]['inputs']
+    assert tuple(x.shape) == (3, 48, 48) and (x[0] == x[1]).all() and (x[1] == x[2]).all()
+    alt = resolve_domain('alt_convention')['prototypes']
+    assert 4 not in alt['fear'] and 4 in resolve_domain('default')['prototypes']['fear']
+    with pytest.raises(KeyError, match='unknown SynthFER domain preset'):
+        resolve_domain('nope')
+    with pytest.raises(KeyError, match='unknown SynthFER nuisance'):
+        resolve_domain(dict(preset='default', nuisance=dict(blurr_prob=1)))
+    with pytest.raises(KeyError, match='unknown SynthFER label set'):
+        build(label_set='rafd')
+    with pytest.raises(ValueError, match='split'):
+        build(split='training')
+
+
+def test_occlusion_knob_and_disk_cache(tmp_path):
+    ds = build(split='train', num_samples=12, domain=dict(preset='lab', nuisance=dict(occlusion=dict(prob=1.0))),
+               cache_dir=str(tmp_path))  # fmt: skip
+    kinds = {ds.get_data_info(i)['occluder'] for i in range(len(ds))}
+    assert 'none' not in kinds and kinds <= {'hand', 'sunglasses', 'mask', 'object'}
+    files = list(tmp_path.glob('synthfer_img_*.npz'))
+    assert len(files) == 1
+    synth_dataset._MEMORY_CACHE.clear()
+    again = build(split='train', num_samples=12, domain=dict(preset='lab', nuisance=dict(occlusion=dict(prob=1.0))),
+                  cache_dir=str(tmp_path))  # fmt: skip
+    np.testing.assert_array_equal(again.get_data_info(3)['img'], ds.get_data_info(3)['img'])
+
+
+def test_video_frames_and_clips():
+    frames = DATASETS.build(dict(type='SynthFERVideo', split='train', num_clips=3, clip_len=40, img_size=32,
+                                 unlabeled_prob=1.0, pipeline=PIPE))  # fmt: skip
+    assert frames.classes[0] == 'Neutral' and len(frames.classes) == 7
+    gen = frames.generator
+    clip = gen.clip('train', 0, 40, unlabeled_prob=1.0)
+    assert (clip['labels'] == -1).any() and (clip['labels'] >= 0).any()
+    # AU trajectories are smooth: no frame-to-frame jump bigger than a ramp step
+    assert np.abs(np.diff(clip['aus'], axis=0)).max() < 0.6
+    assert len({lab for lab in clip['labels'].tolist() if lab >= 0}) >= 2  # expressions change
+    infos = [frames.get_data_info(i) for i in range(len(frames))]
+    assert len(infos) == int((frames.arrays()['labels'] >= 0).sum())
+    vid0 = [d['frame_idx'] for d in infos if d['video_id'] == frames.video_id(0)]
+    assert vid0 == sorted(vid0) and len(vid0) == int((clip['labels'] >= 0).sum())
+    out = frames[0]
+    assert out['data_samples'].video_id == frames.video_id(0)
+    clips = DATASETS.build(dict(type='SynthFERVideo', split='val', num_clips=2, clip_len=20, img_size=32,
+                                mode='clips', window=6, stride=3))  # fmt: skip
+    info = clips.get_data_info(0)
+    assert len(info['imgs']) == 6 and info['frame_labels'].shape == (6,)
+    assert info['gt_label'] == info['frame_labels'][-1]
+    val_ids = set(clips.arrays()['identities'].tolist())
+    assert not val_ids & set(frames.arrays()['identities'].tolist())
+
+
+def test_parallel_generation_matches_serial():
+    gen = SynthFERGenerator(seed=2, img_size=32)
+    serial = gen.generate('val', 16)
+    parallel = gen.generate('val', 16, num_workers=2)
+    for k in serial:
+        np.testing.assert_array_equal(serial[k], parallel[k])

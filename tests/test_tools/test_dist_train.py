@@ -1,0 +1,119 @@
+"""``bash tools/dist_train.sh CONFIG 2`` (torchrun, ``--launcher pytorch``) on a CPU-only machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.utils import REPO_ROOT, free_port, make_fake_rafdb, tiny_train_options
+
+CONFIG = os.path.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
+DIST_TRAIN = os.path.join(REPO_ROOT, 'tools/dist_train.sh')
+N_TRAIN = 12
+
+# A plugin loaded through --cfg-options custom_imports: records, per rank, the dataset indices it
+# trained on and a checksum of its weights at the end.
+PLUGIN = textwrap.dedent("""
+    import json
+    import os.path as osp
+
+    import torch
+    from mmengine.dist import get_rank, get_world_size
+    from mmengine.hooks import Hook
+    from mmengine.model import is_model_wrapper
+
+    from ferlab.registry import HOOKS
+
+
+    @HOOKS.register_module()
+    class ShardRecorderHook(Hook):
+        def before_run(self, runner):
+            self.seen = []
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            self.seen += [int(s.sample_idx) for s in data_batch['data_samples']]
+
+        def after_run(self, runner):
+            model = runner.model
+            record = dict(
+                rank=get_rank(),
+                world_size=get_world_size(),
+                wrapped=type(model).__name__,
+                backend=torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
+                seen=self.seen,
+                checksum=[float(p.detach().double().sum()) for p in model.parameters()],
+            )
+            with open(osp.join(runner.work_dir, f'rank{get_rank()}.json'), 'w') as f:
+                json.dump(record, f)
+""")
+
+
+def test_two_cpu_processes_train_disjoint_shards(tmp_path):
+    data_root = make_fake_rafdb(tmp_path / 'data', n_train=N_TRAIN, n_test=2, size=32)
+    plugin_dir = tmp_path / 'plugin'
+    plugin_dir.mkdir()
+    (plugin_dir / 'shard_recorder.py').write_text(PLUGIN)
+    work_dir = tmp_path / 'work'
+    opts = tiny_train_options(data_root, max_epochs=1, batch_size=3)
+    opts += ['custom_imports.imports=[shard_recorder]', 'default_hooks.shard.type=ShardRecorderHook']
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PORT=str(free_port()),
+        PYTHON=sys.executable,
+        PYTHONPATH=str(plugin_dir),
+        CUDA_VISIBLE_DEVICES='',
+    )
+    cmd = [
+        'bash',
+        DIST_TRAIN,
+        CONFIG,
+        '2',
+        '--work-dir',
+        str(work_dir),
+        '--no-validate',
+        '--cfg-options',
+        *opts,
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+    ranks = [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
+    assert [r['world_size'] for r in ranks] == [2, 2]
+    assert all(r['backend'] == 'gloo' and r['wrapped'] == 'MMDistributedDataParallel' for r in ranks)
+    seen0, seen1 = set(ranks[0]['seen']), set(ranks[1]['seen'])
+    assert len(ranks[0]['seen']) == len(seen0) == N_TRAIN // 2  # each rank: its own half, once
+    assert seen0.isdisjoint(seen1)
+    assert seen0 | seen1 == set(range(N_TRAIN))
+    # DDP averaged the gradients: both replicas end with the same weights.
+    assert ranks[0]['checksum'] == pytest.approx(ranks[1]['checksum'], rel=1e-6, abs=1e-6)
+    assert (work_dir / 'epoch_1.pth').is_file()
+
+
+def test_dist_train_usage_errors(tmp_path):
+    proc = subprocess.run(['bash', DIST_TRAIN], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and 'usage' in proc.stderr
+    proc = subprocess.run(['bash', DIST_TRAIN, CONFIG, 'two'], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and 'positive integer' in proc.stderr
+    missing = str(tmp_path / 'nope.py')
+    proc = subprocess.run(['bash', DIST_TRAIN, missing, '2'], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and 'nope.py' in proc.stderr
+
+
+def test_pytorch_launcher_outside_torchrun_is_clear(monkeypatch):
+    import torch
+    from mmengine.config import Config
+
+    from ferlab.utils import init_cpu_distributed
+
+    if torch.cuda.is_available() or torch.distributed.is_initialized():
+        pytest.skip('checks the CPU, not-yet-initialised path')
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(RuntimeError, match='torchrun'):
+        init_cpu_distributed(Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl')))))
