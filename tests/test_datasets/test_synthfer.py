@@ -93,7 +93,9 @@ def test_label_sets_reordering_and_soft_labels():
     info = ds.get_data_info(0)
     assert info['gt_score'].shape == (8,) and abs(float(info['gt_score'].sum()) - 1) < 1e-5
     # the rendered class has the most votes for most samples (raters mostly agree)
-    agree = np.mean([ds.get_data_info(i)['gt_score'].argmax() == ds.get_data_info(i)['gt_label'] for i in range(30)])
+    agree = np.mean(
+        [ds.get_data_info(i)['gt_score'].argmax() == ds.get_data_info(i)['gt_label'] for i in range(30)]
+    )
     assert agree > 0.6
     target = ('Neutral', 'Happy', 'Sad', 'Surprise', 'Fear', 'Disgust', 'Anger')
     ref = build(split='val', num_samples=30, label_set='rafdb', img_size=24)

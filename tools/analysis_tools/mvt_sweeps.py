@@ -50,11 +50,12 @@ def parse_args(argv=None):
     p.add_argument('--img-size', type=int, default=64)
     p.add_argument('--num-train', type=int, default=1500)
     p.add_argument('--num-test', type=int, default=500)
-    p.add_argument('--noise', type=float, default=0.3, help='symmetric label-noise rate of the training set')
+    p.add_argument('--noise', type=float, default=0.2, help='symmetric label-noise rate of the training set')
     p.add_argument('--epochs-mgn', type=int, default=3)
-    p.add_argument('--epochs', type=int, default=10)
-    p.add_argument('--relabel-start', type=int, default=5)
+    p.add_argument('--epochs', type=int, default=12)
+    p.add_argument('--relabel-start', type=int, default=7)
     p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--gamma', type=float, default=0.97, help='ExponentialLR decay per epoch')
     p.add_argument('--preset', default='lab', help='SynthFER domain preset (expression strength, pose)')
     p.add_argument('--clutter', type=float, default=0.9, help='probability of background clutter')
     p.add_argument('--occlusion', type=float, default=0.4, help='probability of an occluder')
@@ -75,7 +76,7 @@ def data_options(a, seed: int) -> list[str]:
                  f'{ds}.pipeline.1.scale=({a.img_size},{a.img_size})']  # fmt: skip
     opts.append('train_dataloader.dataset.label_noise.type=symmetric')
     opts.append(f'train_dataloader.dataset.label_noise.rate={a.noise}')
-    opts += [f'randomness.seed={seed}', 'default_hooks.logger.interval=1000', 'log_level=WARNING',
+    opts += [f'randomness.seed={seed}', f'param_scheduler.0.gamma={a.gamma}', 'default_hooks.logger.interval=1000', 'log_level=WARNING',
              'default_hooks.checkpoint.save_best=None', 'default_hooks.checkpoint.max_keep_ckpts=1']  # fmt: skip
     return opts
 

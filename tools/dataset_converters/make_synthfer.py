@@ -83,7 +83,12 @@ def majority_votes(votes: np.ndarray, label: int, rng: np.random.Generator) -> n
     """
     v = votes.copy()
     kept = np.where(v > 1, v, 0)
-    if kept.sum() > 0 and kept.argmax() == label and kept[label] * 2 > kept.sum() and (kept == kept[label]).sum() == 1:
+    if (
+        kept.sum() > 0
+        and kept.argmax() == label
+        and kept[label] * 2 > kept.sum()
+        and (kept == kept[label]).sum() == 1
+    ):
         return v
     v[:] = 0
     top = int(rng.integers(6, 10))
@@ -132,7 +137,9 @@ def export_ferplus(out: str, num_train: int, num_val: int, num_test: int, seed: 
     with open(osp.join(out, 'fer2013.csv'), 'w', encoding='utf-8') as f:
         f.write('emotion,pixels,Usage\n' + '\n'.join(fer_rows) + '\n')
     with open(osp.join(out, 'fer2013new.csv'), 'w', encoding='utf-8') as f:
-        f.write('Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n')
+        f.write(
+            'Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n'
+        )
         f.write('\n'.join(new_rows) + '\n')
     result = dict(classes=list(gen.classes), labels=labels, votes=votes_out)
     _manifest(out, result)
@@ -156,7 +163,9 @@ def export_affectnet(out: str, num_train: int, num_val: int, seed: int = 0, doma
             sub = f'{i % 7 + 1}/synth_{split}_{i:06d}.jpg'
             _write_jpg(osp.join(out, 'Manually_Annotated_Images', sub), data['imgs'][i])
             yaw, roll, scale, tx, ty = (float(v) for v in data['poses'][i])
-            lmk = gen.renderer.landmarks68(gen.identity(int(data['identities'][i])), Pose(yaw, roll, scale, tx, ty))
+            lmk = gen.renderer.landmarks68(
+                gen.identity(int(data['identities'][i])), Pose(yaw, roll, scale, tx, ty)
+            )
             x0, y0 = np.floor(lmk.min(0)).astype(int)
             x1, y1 = np.ceil(lmk.max(0)).astype(int)
             code = int(data['labels'][i]) if i < n else int(extra_codes[i - n])
@@ -237,7 +246,9 @@ def export_rafau(out: str, num: int, seed: int = 0, domain='default', threshold:
 
 def _label(img: np.ndarray, text: str, width: int) -> np.ndarray:
     pad = np.full((img.shape[0], width, 3), 255, np.uint8)
-    cv2.putText(pad, text, (3, img.shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        pad, text, (3, img.shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA
+    )
     return np.concatenate([pad, img], 1)
 
 
@@ -285,7 +296,9 @@ def write_previews(out_dir: str, seed: int = 0, size: int = 80) -> list[str]:
     cap2 = np.full((16, bottom.shape[1], 3), 255, np.uint8)
     for k, j in enumerate(flip):
         txt = f'{gen.classes[data["labels"][j]][:3]}->{gen.classes[noisy[j]][:3]}'
-        cv2.putText(cap2, txt, (k * size + 3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 200), 1, cv2.LINE_AA)
+        cv2.putText(
+            cap2, txt, (k * size + 3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 200), 1, cv2.LINE_AA
+        )
     paths.append(osp.join(out_dir, 'synthfer_noise.png'))
     cv2.imwrite(paths[-1], np.concatenate([top, cap, bottom, cap2]))
     rows = []
@@ -311,7 +324,7 @@ def write_previews(out_dir: str, seed: int = 0, size: int = 80) -> list[str]:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Export SynthFER in the real FER datasets\' file formats.')
+    p = argparse.ArgumentParser(description="Export SynthFER in the real FER datasets' file formats.")
     p.add_argument('out', help='output folder; each format goes to OUT/<format>/')
     p.add_argument('--formats', nargs='*', default=list(FORMATS), choices=FORMATS)
     p.add_argument('--num-train', type=int, default=1000, help='training images (RAF-DB, FERPlus, AffectNet)')

@@ -21,22 +21,46 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, split='train', num_samples=4000, label_set=label_set, domain=domain,
-                 img_size=img_size, seed=0, pipeline=train_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        split='train',
+        num_samples=4000,
+        label_set=label_set,
+        domain=domain,
+        img_size=img_size,
+        seed=0,
+        pipeline=train_pipeline,
+    ),
 )
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, split='val', num_samples=700, label_set=label_set, domain=domain,
-                 img_size=img_size, seed=0, pipeline=test_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        split='val',
+        num_samples=700,
+        label_set=label_set,
+        domain=domain,
+        img_size=img_size,
+        seed=0,
+        pipeline=test_pipeline,
+    ),
 )
 test_dataloader = dict(
     batch_size=64,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, split='test', num_samples=700, label_set=label_set, domain=domain,
-                 img_size=img_size, seed=0, pipeline=test_pipeline),
+    dataset=dict(
+        type=dataset_type,
+        split='test',
+        num_samples=700,
+        label_set=label_set,
+        domain=domain,
+        img_size=img_size,
+        seed=0,
+        pipeline=test_pipeline,
+    ),
 )
 val_evaluator = dict(type='FERMetric')
 test_evaluator = val_evaluator

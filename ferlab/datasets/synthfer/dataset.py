@@ -17,7 +17,7 @@ from .expressions import AU_LIST, label_set_classes
 from .generator import OCCLUDER_KINDS, SynthFERGenerator, split_code
 
 _MEMORY_CACHE: dict[str, dict] = {}
-_MEMORY_CACHE_MAX = 8
+_MEMORY_CACHE_MAX = 6
 DEFAULT_SIZES = dict(train=4000, val=700, test=700)
 
 
@@ -56,11 +56,16 @@ class _SynthBase(BaseFERDataset):
         self.split = split
         self.label_set = label_set
         self._native = tuple(label_set_classes(label_set))
-        self.generator = SynthFERGenerator(label_set, domain, img_size, seed, samples_per_identity, class_probs)
+        self.generator = SynthFERGenerator(
+            label_set, domain, img_size, seed, samples_per_identity, class_probs
+        )
         self.domain_name = self.generator.domain['name']
         self._gen_params = dict(classes=self._native, domain=self.generator.domain, img_size=self.generator.img_size,
                                 seed=seed, spi=samples_per_identity, class_probs=self.generator.class_probs.tolist(),
                                 split=split)  # fmt: skip
+
+    def docs_hint(self) -> str:
+        return 'see docs/synthfer.md'
 
     def check_root(self) -> None:  # generated in memory: no root needed
         return None
@@ -121,8 +126,12 @@ class SynthFER(_SynthBase):
     def arrays(self) -> dict:
         """The rendered split as arrays (``imgs``, ``labels``, ``aus``, ``identities`` ...), cached."""
         params = dict(self._gen_params, n=self.num_samples)
-        return _cached('img', params, lambda: self.generator.generate(self.split, self.num_samples,
-                                                                      num_workers=self.num_workers), self.cache_dir)
+        return _cached(
+            'img',
+            params,
+            lambda: self.generator.generate(self.split, self.num_samples, num_workers=self.num_workers),
+            self.cache_dir,
+        )
 
     def load_annotations(self) -> list[dict]:
         data = self.arrays()
@@ -193,7 +202,10 @@ class SynthFERVideo(_SynthBase):
         params = dict(self._gen_params, clips=self.num_clips, len=self.clip_len, unl=self.unlabeled_prob)
 
         def make():
-            clips = [self.generator.clip(self.split, c, self.clip_len, self.unlabeled_prob) for c in range(self.num_clips)]
+            clips = [
+                self.generator.clip(self.split, c, self.clip_len, self.unlabeled_prob)
+                for c in range(self.num_clips)
+            ]
             return dict(frames=np.stack([c['frames'] for c in clips]), labels=np.stack([c['labels'] for c in clips]),
                         aus=np.stack([c['aus'] for c in clips]), identities=np.array([c['identity'] for c in clips]))  # fmt: skip
 

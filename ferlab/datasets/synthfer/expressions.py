@@ -86,7 +86,11 @@ _NUISANCE_DEFAULTS = dict(
     scale=(0.88, 1.1),
     shift=0.05,  # fraction of the image size
     clutter_prob=0.6,  # background clutter (random shapes)
-    occlusion=dict(prob=0.1, types=('hand', 'sunglasses', 'mask', 'object'), parts=('eyes', 'mouth', 'nose', 'left', 'right', 'random')),  # noqa: E501
+    occlusion=dict(
+        prob=0.1,
+        types=('hand', 'sunglasses', 'mask', 'object'),
+        parts=('eyes', 'mouth', 'nose', 'left', 'right', 'random'),
+    ),  # noqa: E501
     blur_prob=0.2,
     blur_sigma=(0.4, 1.2),  # in pixels at 112 px, scaled with size
     noise_prob=0.2,
@@ -117,20 +121,41 @@ DOMAINS: dict[str, dict] = {
     'default': dict(nuisance={}, expression={}, prototypes={}),
     # Posed lab data (CK+/JAFFE-like): frontal, plain background, strong expressions.
     'lab': dict(
-        nuisance=dict(yaw=5.0, roll=4.0, shift=0.02, clutter_prob=0.0, occlusion=dict(prob=0.0),
-                      blur_prob=0.0, noise_prob=0.05, jpeg_prob=0.0, gray_prob=0.3,
-                      illumination_prob=0.2, illumination_strength=0.15),
-        expression=dict(intensity=(0.7, 1.0), low_intensity_prob=0.0, drop_au_prob=0.05,
-                        spontaneous_prob=0.02),
+        nuisance=dict(
+            yaw=5.0,
+            roll=4.0,
+            shift=0.02,
+            clutter_prob=0.0,
+            occlusion=dict(prob=0.0),
+            blur_prob=0.0,
+            noise_prob=0.05,
+            jpeg_prob=0.0,
+            gray_prob=0.3,
+            illumination_prob=0.2,
+            illumination_strength=0.15,
+        ),
+        expression=dict(
+            intensity=(0.7, 1.0), low_intensity_prob=0.0, drop_au_prob=0.05, spontaneous_prob=0.02
+        ),
         prototypes={},
     ),  # fmt: skip
     # Hard in-the-wild data (AffectNet-like): pose, occlusion, blur, weak expressions.
     'wild': dict(
-        nuisance=dict(yaw=30.0, roll=18.0, shift=0.08, clutter_prob=0.9,
-                      occlusion=dict(prob=0.25), blur_prob=0.35, noise_prob=0.35, jpeg_prob=0.5,
-                      gray_prob=0.08, illumination_strength=0.5),
-        expression=dict(intensity=(0.35, 1.0), low_intensity_prob=0.25, drop_au_prob=0.3,
-                        spontaneous_prob=0.12),
+        nuisance=dict(
+            yaw=30.0,
+            roll=18.0,
+            shift=0.08,
+            clutter_prob=0.9,
+            occlusion=dict(prob=0.25),
+            blur_prob=0.35,
+            noise_prob=0.35,
+            jpeg_prob=0.5,
+            gray_prob=0.08,
+            illumination_strength=0.5,
+        ),
+        expression=dict(
+            intensity=(0.35, 1.0), low_intensity_prob=0.25, drop_au_prob=0.3, spontaneous_prob=0.12
+        ),
         prototypes={},
     ),  # fmt: skip
     # FER2013-like: grayscale 48x48, noisy, low resolution.
@@ -168,7 +193,9 @@ def resolve_domain(domain: str | dict) -> dict:
         raise KeyError(f'unknown SynthFER domain preset {preset!r}; known: {sorted(DOMAINS)}')
     unknown = set(domain) - {'name', 'nuisance', 'expression', 'prototypes'}
     if unknown:
-        raise KeyError(f'unknown SynthFER domain keys {sorted(unknown)}; expected nuisance/expression/prototypes')
+        raise KeyError(
+            f'unknown SynthFER domain keys {sorted(unknown)}; expected nuisance/expression/prototypes'
+        )
     base = DOMAINS[preset]
     nuisance = copy.deepcopy(_NUISANCE_DEFAULTS)
     for src in (base['nuisance'], domain.get('nuisance', {})):
@@ -193,7 +220,9 @@ def resolve_domain(domain: str | dict) -> dict:
             if bad:
                 raise KeyError(f'prototype {k!r} uses AUs {bad} the renderer does not draw ({AU_LIST})')
             prototypes[key] = {int(au): float(w) for au, w in v.items()}
-    return dict(name=domain.get('name', preset), nuisance=nuisance, expression=expression, prototypes=prototypes)
+    return dict(
+        name=domain.get('name', preset), nuisance=nuisance, expression=expression, prototypes=prototypes
+    )
 
 
 def label_set_classes(label_set: str | tuple | list) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ NUM_RATERS = 10
 
 def split_code(split: str) -> int:
     if split not in SPLIT_CODES:
-        raise ValueError(f"SynthFER split must be one of {tuple(SPLIT_CODES)}, got {split!r}")
+        raise ValueError(f'SynthFER split must be one of {tuple(SPLIT_CODES)}, got {split!r}')
     return SPLIT_CODES[split]
 
 
@@ -98,7 +98,9 @@ class SynthFERGenerator:
         return idn
 
     def _sample_identity(self, rng: np.random.Generator) -> Identity:
-        return Identity.sample(rng, self.nuis['skin_tones'], self.nuis['glasses_prob'], self.nuis['facial_hair_prob'])
+        return Identity.sample(
+            rng, self.nuis['skin_tones'], self.nuis['glasses_prob'], self.nuis['facial_hair_prob']
+        )
 
     def sample_aus(self, name: str, rng: np.random.Generator, intensity: float | None = None):
         """AU intensities of expression ``name`` with EMFACS-prototype variation.
@@ -157,7 +159,9 @@ class SynthFERGenerator:
         oc = nu['occlusion']
         if occlusion or (occlusion is None and rng.random() < oc['prob']):
             kind = oc['types'][int(rng.integers(len(oc['types'])))]
-            part = {'sunglasses': 'eyes', 'mask': 'lower'}.get(kind) or oc['parts'][int(rng.integers(len(oc['parts'])))]
+            part = {'sunglasses': 'eyes', 'mask': 'lower'}.get(kind) or oc['parts'][
+                int(rng.integers(len(oc['parts'])))
+            ]
             if kind == 'hand':
                 tones = SKIN_TONES['all']
                 color = tones[int(rng.integers(len(tones)))]
@@ -202,7 +206,11 @@ class SynthFERGenerator:
         w /= w.sum()
         probs = (1 - p_ok) * w
         probs[label] = p_ok
-        return rng.multinomial(NUM_RATERS, probs / probs.sum()).astype(np.int64) if c > 1 else np.array([NUM_RATERS])
+        return (
+            rng.multinomial(NUM_RATERS, probs / probs.sum()).astype(np.int64)
+            if c > 1
+            else np.array([NUM_RATERS])
+        )
 
     # ----------------------------------------------------------------- samples
     def sample(self, split: str, index: int, n_samples: int) -> dict:
@@ -236,7 +244,7 @@ class SynthFERGenerator:
         if num_workers > 1 and len(idx) >= 4 * num_workers:
             import multiprocessing as mp
 
-            chunks = [idx[k :: num_workers] for k in range(num_workers)]
+            chunks = [idx[k::num_workers] for k in range(num_workers)]
             with mp.get_context('fork').Pool(num_workers) as pool:
                 parts = pool.starmap(self.generate, [(split, n_samples, c) for c in chunks])
             order = np.argsort(np.concatenate(chunks), kind='stable')
@@ -282,7 +290,9 @@ class SynthFERGenerator:
         offsets = rng.integers(1, c, len(flip))
         out[flip] = (labels[flip] + offsets) % c
         if kind == 'pairwise':
-            pairs = {canonical(k): canonical(v) for k, v in (noise.get('pairs') or DEFAULT_NOISE_PAIRS).items()}
+            pairs = {
+                canonical(k): canonical(v) for k, v in (noise.get('pairs') or DEFAULT_NOISE_PAIRS).items()
+            }
             for j in flip:
                 dst = pairs.get(self.canon[labels[j]])
                 if dst in self.canon and dst != self.canon[labels[j]]:

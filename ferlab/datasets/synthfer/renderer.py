@@ -301,7 +301,9 @@ class FaceRenderer:
             b = _bez((sx * 0.6, -0.42), (sx * 0.36, -0.47), (sx * 0.13, -0.40), 5) + [0, idn.brow_height]
             pts.append(b if sx < 0 else b[::-1])
         pts.append(np.stack([np.zeros(4), np.linspace(-0.15, 0.22, 4) * idn.nose_len], 1))
-        pts.append(np.stack([np.linspace(-0.1, 0.1, 5), np.array([0.32, 0.34, 0.35, 0.34, 0.32]) * idn.nose_len], 1))
+        pts.append(
+            np.stack([np.linspace(-0.1, 0.1, 5), np.array([0.32, 0.34, 0.35, 0.34, 0.32]) * idn.nose_len], 1)
+        )
         for sx in (-1, 1):
             cx, hw, up, lo = sx * 0.36 * es, 0.17 * idn.eye_size, 0.075 * idn.eye_size, 0.05 * idn.eye_size
             xs = np.array([-hw, -hw / 3, hw / 3, hw, hw / 3, -hw / 3])
@@ -361,7 +363,9 @@ class FaceRenderer:
                    idn.clothes, depth=0.0)  # fmt: skip
         self._poly(img, [[-0.42, 0.5], [0.42, 0.5], [0.47, 1.7], [-0.47, 1.7]], pose, _blend(skin, 0.18), 0.0)
         for sx in (-1, 1):
-            self._poly(img, _ellipse_pts(sx * fw * 0.98, -0.05, 0.13, 0.24, 12), pose, _blend(skin, 0.08), 0.0)
+            self._poly(
+                img, _ellipse_pts(sx * fw * 0.98, -0.05, 0.13, 0.24, 12), pose, _blend(skin, 0.08), 0.0
+            )
         # face contour (superellipse lower half; AU26 lowers the jaw)
         t = np.linspace(0, 2 * math.pi, 44, endpoint=False)
         c, s = np.cos(t), np.sin(t)
@@ -474,9 +478,13 @@ class FaceRenderer:
             outer = np.array([sx * 0.6, -0.42 + b - 0.18 * k2 + 0.08 * k4])
             c = _bez(inner, midp, outer, 7)
             th = idn.brow_thickness * np.linspace(1.0, 0.5, 7)[:, None]
-            self._poly(img, np.concatenate([c - [0, 1] * th / 2, (c + [0, 1] * th / 2)[::-1]]), pose, idn.brow_color)
+            self._poly(
+                img, np.concatenate([c - [0, 1] * th / 2, (c + [0, 1] * th / 2)[::-1]]), pose, idn.brow_color
+            )
             if k4 > 0.02:  # glabellar furrow
-                self._line(img, [[sx * 0.05, -0.4], [sx * 0.045, -0.26]], pose, _blend(skin, 0.45 * k4), 0.015)
+                self._line(
+                    img, [[sx * 0.05, -0.4], [sx * 0.045, -0.26]], pose, _blend(skin, 0.45 * k4), 0.015
+                )
 
     def _mouth(self, img, idn, pose, a, m, jaw_drop) -> None:
         skin = idn.skin
@@ -523,9 +531,13 @@ class FaceRenderer:
         if gap > 0.004:
             self._poly(img, np.concatenate([upper_in[::-1], lower_in[::-1][::-1]]), pose, (40, 25, 70))
             teeth_h = min(0.05, gap)
-            self._poly(img, np.concatenate([upper_in, (upper_in + [0, teeth_h])[::-1]]), pose, (225, 230, 235))
+            self._poly(
+                img, np.concatenate([upper_in, (upper_in + [0, teeth_h])[::-1]]), pose, (225, 230, 235)
+            )
         self._poly(img, np.concatenate([upper_out, upper_in[1:-1]]), pose, idn.lip_color)
-        self._poly(img, np.concatenate([lower_in, lower_out[1:-1]]), pose, _blend(idn.lip_color, 0.08, (255,) * 3))
+        self._poly(
+            img, np.concatenate([lower_in, lower_out[1:-1]]), pose, _blend(idn.lip_color, 0.08, (255,) * 3)
+        )
         self._line(img, upper_in if gap <= 0.004 else upper_in[1:-1], pose, _blend(idn.lip_color, 0.5), 0.012)
         for sx in (-1, 1):
             k14 = a(14, sx)
@@ -557,7 +569,9 @@ class FaceRenderer:
         sz = occ.size
         if occ.kind == 'sunglasses':
             for sx in (-1, 1):
-                self._poly(img, _ellipse_pts(sx * 0.36 * idn.eye_spacing, -0.1, 0.25, 0.17, 16), pose, occ.color)
+                self._poly(
+                    img, _ellipse_pts(sx * 0.36 * idn.eye_spacing, -0.1, 0.25, 0.17, 16), pose, occ.color
+                )
             self._line(img, [[-0.12, -0.14], [0.12, -0.14]], pose, occ.color, 0.04)
         elif occ.kind == 'mask':
             fw = idn.face_w
