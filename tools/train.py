@@ -26,7 +26,7 @@ def parse_args(argv=None):
         nargs='?',
         type=str,
         const='auto',
-        help='resume from PATH, or from the latest checkpoint in the work dir when no PATH is given',
+        help='resume from PATH, or (no PATH, or "auto") from the latest checkpoint in the work dir',
     )
     parser.add_argument('--amp', action='store_true', help='mixed precision (needs a CUDA device)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')

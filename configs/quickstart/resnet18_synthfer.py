@@ -7,15 +7,15 @@ _base_ = [
     '../_base_/datasets/synthfer.py',
     '../_base_/default_runtime.py',
 ]
-max_epochs = 3
+max_epochs = 6
 model = dict(backbone=dict(pretrained=None), head=dict(num_classes=7))
-train_dataloader = dict(batch_size=32, dataset=dict(num_samples=2000))
+train_dataloader = dict(batch_size=32, dataset=dict(num_samples=4000))
 val_dataloader = dict(batch_size=100, dataset=dict(num_samples=300))
 test_dataloader = dict(batch_size=100, dataset=dict(num_samples=700))
 
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(
         type='CosineAnnealingLR',
         T_max=max_epochs,
@@ -26,11 +26,11 @@ param_scheduler = [
         eta_min=1e-5,
     ),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None)
+    logger=dict(interval=25), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None)
 )
 env_cfg = dict(mp_cfg=dict(opencv_num_threads=1))
 randomness = dict(seed=0, deterministic=False)

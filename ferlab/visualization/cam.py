@@ -98,6 +98,8 @@ class GradCAM:
                     logits = logits[-1]
                 if logits.dim() != 2:
                     raise ValueError(f'the model returned {tuple(logits.shape)}, expected (B, C) logits')
+                if not torch.isfinite(logits).all():
+                    raise FloatingPointError('the model produced non-finite logits; check the checkpoint')
                 if target is None:
                     classes = logits.argmax(dim=1)
                 elif isinstance(target, int):

@@ -26,7 +26,6 @@ RECORDS: dict = {}
 _RUN_IDS = itertools.count()
 
 
-@HOOKS.register_module(force=True)
 class ResumeProbeHook(Hook):
     """Records where training starts (after load_from/resume) and which epochs it runs."""
 
@@ -52,7 +51,6 @@ class SimulatedCrash(RuntimeError):
     """Raised by :class:`CrashAfterFirstEpochHook`."""
 
 
-@HOOKS.register_module(force=True)
 class CrashAfterFirstEpochHook(Hook):
     """Kills the run right after epoch 1 was checkpointed (an interrupted job)."""
 
@@ -61,6 +59,17 @@ class CrashAfterFirstEpochHook(Hook):
     def after_train_epoch(self, runner):
         if runner.epoch == 0:  # the loop increments epoch after these hooks
             raise SimulatedCrash('interrupted after epoch 1')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _probe_hooks():
+    """Register this module's hooks for its tests only (keeps ferlab's HOOKS clean for others)."""
+    hooks = (ResumeProbeHook, CrashAfterFirstEpochHook)
+    for hook in hooks:
+        HOOKS.register_module(module=hook, force=True)
+    yield
+    for hook in hooks:
+        HOOKS._module_dict.pop(hook.__name__, None)
 
 
 def _train(config, work_dir, data_root, max_epochs, *extra, cfg_options=()):

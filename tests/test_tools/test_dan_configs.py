@@ -103,9 +103,10 @@ def test_dan_test_and_vis_cam_tools(tmp_path):
 
     root = make_fake_rafdb(tmp_path / 'data', n_train=8, n_test=4, size=32)
     work_dir = str(tmp_path / 'work')
-    train_main(
-        ['configs/dan/dan_r18_rafdb.py', '--work-dir', work_dir, '--cfg-options', *_options('rafdb', root)]
-    )
+    # a tiny lr: two from-scratch SGD steps at the config's lr 0.1 (no warm-up, no pretrained trunk)
+    # leave eval-mode BN statistics inconsistent with the weights, and the eval logits overflow
+    opts = [*_options('rafdb', root), 'optim_wrapper.optimizer.lr=1e-6']
+    train_main(['configs/dan/dan_r18_rafdb.py', '--work-dir', work_dir, '--cfg-options', *opts])
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     metrics = test_main(
         ['configs/dan/dan_r18_rafdb.py', ckpt, '--work-dir', str(tmp_path / 'test'), '--cfg-options',
@@ -125,5 +126,7 @@ def test_dan_test_and_vis_cam_tools(tmp_path):
         grid = cv2.imread(written[0])
         # input + CAM + 4 head maps, 32 px each with 4 px gaps, 18 px title band
         assert grid.shape == (18 + 32, 6 * 32 + 5 * 4, 3)
+        # every tile shows a (finite) image or overlay, not a blank
+        assert all(grid[18:, i * 36 : i * 36 + 32].std() > 0 for i in range(6))
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
         vis_main(['configs/dan/dan_r18_rafdb.py', ckpt, str(tmp_path / 'missing.jpg'), '--out-dir', out_dir])

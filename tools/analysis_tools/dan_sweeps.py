@@ -181,6 +181,56 @@ def summarise(results: list[dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def plot(results: list[dict], out_dir: str) -> list[str]:
+    """``head_overlap.png`` (overlap per variant, mean ± std over seeds) and ``heads_k.png`` (accuracy vs k)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    written = []
+    variants = [
+        v for v in ('none', 'center', 'dan', 'no_pt', 'k2', 'k8') if any(r['variant'] == v for r in results)
+    ]
+    ov = {
+        v: [r['head_overlap'] for r in results if r['variant'] == v and r['head_overlap'] is not None]
+        for v in variants
+    }
+    ov = {v: x for v, x in ov.items() if x}
+    if ov:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        names = list(ov)
+        ax.bar(names, [np.mean(ov[v]) for v in names], yerr=[np.std(ov[v]) for v in names], color='tab:blue')
+        ax.set_ylabel('mean pairwise head overlap')
+        ax.set_ylim(0, 1)
+        ax.set_title('Head diversity (lower = more distinct heads); no_pt = without partition loss')
+        ax.title.set_fontsize(8)
+        path = osp.join(out_dir, 'head_overlap.png')
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    ks = {1: 'k1', 2: 'k2', 4: 'dan', 8: 'k8'}
+    acc = {k: [r['accuracy'] for r in results if r['variant'] == v] for k, v in ks.items()}
+    acc = {k: a for k, a in acc.items() if a}
+    if len(acc) > 1:
+        fig, ax = plt.subplots(figsize=(4, 3))
+        k_sorted = sorted(acc)
+        ax.errorbar(
+            k_sorted, [np.mean(acc[k]) for k in k_sorted], yerr=[np.std(acc[k]) for k in k_sorted], marker='o'
+        )
+        ax.set_xscale('log', base=2)
+        ax.set_xticks(k_sorted, [str(k) for k in k_sorted])
+        ax.set_xlabel('number of attention heads k')
+        ax.set_ylabel('test accuracy (%)')
+        path = osp.join(out_dir, 'heads_k.png')
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description='Scaled-down DAN ablations on SynthFER')
     parser.add_argument('--out', default='work_dirs/dan_sweeps')
@@ -225,6 +275,8 @@ def main(argv=None) -> list[dict]:
     with open(osp.join(args.out, 'results.md'), 'w') as f:
         f.write(f'settings: {json.dumps(settings)}\n\n' + table)
     print(table)
+    for path in plot(results, args.out):
+        print(f'wrote {path}')
     return results
 
 
