@@ -1,16 +1,20 @@
 """SCN / MVT relabeling: threshold functions, the decision rule, the hook and resume."""
 
 import glob
+import json
 import os.path as osp
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from ferlab.engine.hooks import RelabelHook, RelabelThreshold, relabel_decision, unwrap_dataset
+from ferlab.engine.hooks.relabel_hook import apply_relabels, gather_relabels, sync_and_apply_relabels
 from ferlab.registry import HOOKS
+from ferlab.structures import FERDataSample
 from ferlab.utils import safe_torch_load
-from tests.utils import make_fake_rafdb
+from tests.utils import free_port, make_fake_rafdb
 
 
 @pytest.mark.parametrize(
@@ -137,3 +141,72 @@ def test_hook_rejects_persistent_workers_and_models_without_scores(tmp_path):
     runner = SimpleNamespace(epoch=0, model=torch.nn.Linear(2, 2))
     with pytest.raises(AttributeError, match='last_train_batch'):
         hook.after_train_iter(runner, 0)
+
+
+# Per rank: (sample_idx, new_label, clean_label) decisions of two iterations (rank 1 has none in the second),
+# then one hook iteration whose scores make every sample of this rank's batch relabel to class 6.
+_RANK_DECISIONS = {0: [[(0, 3, 3), (4, 1, -1)], [(2, 5, 5)]], 1: [[(5, 2, 2), (7, 6, 0)], []]}
+_HOOK_SAMPLES = {0: [8], 1: [9, 10]}
+
+
+def _two_rank_worker(rank: int, port: int, root: str, out_dir: str) -> None:
+    """One gloo rank: gather/apply the decisions above, then run RelabelHook.after_train_iter."""
+    import torch.distributed as dist
+
+    from ferlab.datasets import RAFDB
+
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2,
+                            timeout=timedelta(seconds=60))  # fmt: skip
+    try:
+        ds = RAFDB(data_root=root, split='train', pipeline=[])
+        counts = [sync_and_apply_relabels(ds, d) for d in _RANK_DECISIONS[rank]]
+        hook = RelabelHook(start_epoch=0, delta=0.2, threshold='constant')
+        samples = []
+        for idx in _HOOK_SAMPLES[rank]:
+            s = FERDataSample(metainfo=dict(sample_idx=idx, clean_label=6)).set_gt_label(0)
+            samples.append(s)
+        scores = torch.tensor([[0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.95]] * len(samples))
+        model = SimpleNamespace(last_train_batch=dict(scores=scores, data_samples=samples))
+        runner = SimpleNamespace(epoch=0, model=model, train_dataloader=SimpleNamespace(dataset=ds))
+        hook.after_train_iter(runner, 0)
+        res = dict(counts=counts, overrides=ds.label_state_dict()['overrides'],
+                   hook=[hook.count, hook.with_clean, hook.correct])  # fmt: skip
+        json.dump(res, open(osp.join(out_dir, f'rank{rank}.json'), 'w'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_single_process_gather_is_identity_and_apply_counts(tmp_path):
+    from ferlab.datasets import RAFDB
+
+    root = make_fake_rafdb(tmp_path / 'raf', n_train=8, n_test=2, size=16)
+    ds = RAFDB(data_root=root, split='train', pipeline=[])
+    decisions = [(1, 4, 4), (3, 2, 0), (1, 5, -1)]
+    assert gather_relabels(decisions) == decisions  # no process group: no communication, same list
+    assert apply_relabels(ds, decisions) == (3, 2, 1)
+    assert ds.label_state_dict()['overrides'] == {1: 5, 3: 2}  # later decision for the same index wins
+
+
+def test_two_ranks_end_with_the_union_of_relabels(tmp_path):
+    """2 gloo processes: both ranks hold every rank's relabels; counts are global."""
+    import torch.multiprocessing as mp
+
+    root = make_fake_rafdb(tmp_path / 'raf', n_train=12, n_test=2, size=16)
+    out = str(tmp_path)
+    ctx = mp.start_processes(_two_rank_worker, args=(free_port(), root, out), nprocs=2, join=False,
+                             start_method='spawn')  # fmt: skip
+    for p in ctx.processes:
+        p.join(timeout=120)
+    alive = [p for p in ctx.processes if p.is_alive()]
+    for p in alive:
+        p.terminate()
+    assert not alive, 'distributed relabel workers did not finish within 120 s'
+    assert all(p.exitcode == 0 for p in ctx.processes), [p.exitcode for p in ctx.processes]
+    res = [json.load(open(osp.join(out, f'rank{r}.json'))) for r in (0, 1)]
+    union = {'0': 3, '4': 1, '5': 2, '7': 6, '2': 5, '8': 6, '9': 6, '10': 6}
+    for r in res:
+        assert r['overrides'] == union
+        # iteration 1: 4 events (3 with clean label, 2 correct); iteration 2: rank 0's single event
+        assert r['counts'] == [[4, 3, 2], [1, 1, 1]]
+        assert r['hook'] == [3, 3, 3]  # the hook's counts include the other rank's relabels

@@ -139,3 +139,37 @@ def test_stage1_names_missing_deit_weights(tmp_path):
     opts = [o for o in tiny_options(root, 1) if not o.startswith('model.generator.pretrained')]
     with pytest.raises(FileNotFoundError, match='checkpoints/deit_small_patch16_224.pth'):
         main(['configs/mvt/mgn_deit-s_rafdb.py', '--work-dir', str(tmp_path / 'w'), '--cfg-options', *opts])
+
+
+def test_cpu_evidence_configs_build_and_hand_off(tmp_path):
+    """The 48 px sweep configs: ViT-tiny MGN (stage 1) → frozen MGN + ResNet classifier (stage 2)."""
+    from ferlab.registry import MODELS
+    from ferlab.utils import atomic_save
+
+    s1, s2 = load('mgn_vit-tiny-48px-cpu_synthfer.py'), load('mvt_r18-48px-cpu_synthfer.py')
+    for cfg in (s1, s2):
+        for loader in ('train_dataloader', 'test_dataloader'):
+            ds = cfg[loader].dataset
+            assert ds.img_size == 48 and ds.domain['preset'] == 'lab'
+            assert (
+                ds.domain['nuisance']['clutter_prob'] == 0.9
+                and ds.domain['nuisance']['occlusion']['prob'] == 0.4
+            )
+        assert cfg.train_dataloader.dataset.label_noise == dict(type='symmetric', rate=0.2)
+        assert 'label_noise' not in cfg.test_dataloader.dataset  # evaluated on clean labels
+    assert s2.model.backbone == dict(type='ResNet', depth=18, num_stages=3, out_indices=(2,), pretrained=None)
+    assert {k: s2.model.mgn[k] for k in ('img_size', 'patch_size', 'embed_dim', 'num_blocks')} == {
+        k: s1.model.generator[k] for k in ('img_size', 'patch_size', 'embed_dim', 'num_blocks')
+    }
+    assert [h['start_epoch'] for h in relabel_hooks(s2)] == [5]
+
+    torch.manual_seed(0)
+    mgn = MODELS.build(s1.model)
+    ckpt = str(tmp_path / 'epoch_3.pth')
+    atomic_save(dict(state_dict=mgn.state_dict()), ckpt)
+    model = MODELS.build(dict(s2.model, mgn_checkpoint=ckpt))
+    model.init_weights()
+    model.eval()
+    x = torch.randn(2, 3, 48, 48)
+    assert mgn(x).shape == (2, 36)  # 6 x 6 patches of 8 px
+    assert model(x, mode='tensor').shape == (2, 7)

@@ -1,16 +1,22 @@
 """Reproduce ferlab's CPU-scale analogues of the MVT paper's Tables 1-3 on SynthFER.
 
     python tools/analysis_tools/mvt_sweeps.py --seeds 0 1 --out work_dirs/mvt_sweeps
+    python tools/analysis_tools/mvt_sweeps.py --quick            # smoke run (minutes), not evidence
 
-Setting (deliberately tiny so that all tables run in minutes on 2 CPU cores; NOT
-the paper's DeiT-S / 224 px): SynthFER ``preset`` (default ``'lab'``: clear
-expressions, frontal) with background clutter (p=0.9) and occluders (p=0.4), in colour, ``img_size`` px, ``num_train`` training / ``num_test``
-clean test images, ``noise`` symmetric label noise on the training labels
-(``clean_label`` kept). Models: the CPU configs
-``configs/mvt/{mgn,mvt}_vit-tiny-112px-cpu_synthfer.py`` shrunk further with
-``--cfg-options`` (patch 8, width 64, 2 heads, classifier depth 3, generator 1
-block, from scratch). Stage 1 trains ``epochs_mgn`` epochs, stage 2 ``epochs``
-epochs; relabeling (delta = 0.2) starts at ``relabel_start`` (0-based).
+The defaults are exactly the setting reported in docs/mvt.md#results. It is a
+SCALE-DOWN, not the paper's DeiT-S / 224 px setting:
+
+* Data: SynthFER preset ``lab`` with background clutter (p = 0.9) and occluders
+  (p = 0.4), colour, ``img_size`` px, ``num_train`` training images with
+  ``noise`` symmetric label noise (``clean_label`` kept), ``num_test`` clean test
+  images (data seed 0 for every run).
+* Stage 1 (``configs/mvt/mgn_vit-tiny-48px-cpu_synthfer.py``): 1-block ViT-tiny
+  generator (patch 8, width 64) against a 3-block ViT-tiny discriminator, from
+  scratch, ``epochs_mgn`` epochs, one checkpoint per (m, seed).
+* Stage 2 (``configs/mvt/mvt_r18-48px-cpu_synthfer.py``): the frozen generator
+  masks the images; the classifier is a from-scratch ResNet-18 cut after stage 3
+  (not a ViT), ``epochs`` epochs; relabeling (delta = 0.2) from epoch
+  ``relabel_start`` (0-based).
 
 Runs per seed (all on the same noisy training set, evaluated on the clean test split):
 
@@ -19,12 +25,16 @@ Runs per seed (all on the same noisy training set, evaluated on the clean test s
   counts relabel events, events that restored the clean label, and the final share of wrong labels.
 * Table 3: baseline (= Table 1 m=0) / +MGN (m=0.15) / +relabel (sigmoid) / both.
 
-Writes ``<out>/results.json`` (every run) and ``<out>/tables.md`` (mean ± std over seeds).
+Every run writes ``<out>/runs/<name>.json`` (so several invocations, e.g. one per
+seed, may run in parallel on the same ``--out``); ``tables.md`` and
+``results.json`` summarise the runs of the requested seeds (mean ± std over seeds).
+Finished runs are skipped when the tool is started again.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import os
@@ -37,9 +47,10 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-STAGE1 = osp.join(ROOT, 'configs/mvt/mgn_vit-tiny-112px-cpu_synthfer.py')
-STAGE2 = osp.join(ROOT, 'configs/mvt/mvt_vit-tiny-112px-cpu_synthfer.py')
+STAGE1 = osp.join(ROOT, 'configs/mvt/mgn_vit-tiny-48px-cpu_synthfer.py')
+STAGE2 = osp.join(ROOT, 'configs/mvt/mvt_r18-48px-cpu_synthfer.py')
 F_KINDS = ('constant', 'linear', 'quadratic', 'sigmoid')
+M_RATIOS = (0.10, 0.15, 0.20)
 
 
 def parse_args(argv=None):
@@ -47,19 +58,23 @@ def parse_args(argv=None):
     p.add_argument('--out', default='work_dirs/mvt_sweeps')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--tables', type=int, nargs='+', default=[1, 2, 3], choices=[1, 2, 3])
-    p.add_argument('--img-size', type=int, default=64)
+    p.add_argument('--img-size', type=int, default=48)
     p.add_argument('--num-train', type=int, default=1500)
     p.add_argument('--num-test', type=int, default=500)
     p.add_argument('--noise', type=float, default=0.2, help='symmetric label-noise rate of the training set')
     p.add_argument('--epochs-mgn', type=int, default=3)
-    p.add_argument('--epochs', type=int, default=12)
-    p.add_argument('--relabel-start', type=int, default=7)
-    p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--gamma', type=float, default=0.97, help='ExponentialLR decay per epoch')
-    p.add_argument('--preset', default='lab', help='SynthFER domain preset (expression strength, pose)')
-    p.add_argument('--clutter', type=float, default=0.9, help='probability of background clutter')
-    p.add_argument('--occlusion', type=float, default=0.4, help='probability of an occluder')
-    return p.parse_args(argv)
+    p.add_argument('--epochs', type=int, default=10)
+    p.add_argument('--relabel-start', type=int, default=5)
+    p.add_argument('--lr', type=float, default=1e-3, help='AdamW lr of both stages')
+    p.add_argument('--gamma', type=float, default=0.9, help='ExponentialLR decay per epoch')
+    p.add_argument('--threads', type=int, default=1, help='torch threads of this process')
+    p.add_argument(
+        '--quick', action='store_true', help='smoke run: 400 train / 200 test, 2+3 epochs (not evidence)'
+    )
+    a = p.parse_args(argv)
+    if a.quick:
+        a.num_train, a.num_test, a.epochs_mgn, a.epochs, a.relabel_start = 400, 200, 2, 3, 1
+    return a
 
 
 def data_options(a, seed: int) -> list[str]:
@@ -71,34 +86,20 @@ def data_options(a, seed: int) -> list[str]:
         ('test_dataloader', a.num_test),
     ):
         ds = f'{loader}.dataset'
-        opts += [f'{loader}.batch_size=32', f'{loader}.num_workers=0', f'{ds}.num_samples={n}',
-                 f'{ds}.img_size={a.img_size}', f'{ds}.seed=0', f'{ds}.cache_dir={cache}',
-                 f'{ds}.pipeline.1.scale=({a.img_size},{a.img_size})']  # fmt: skip
-    opts.append('train_dataloader.dataset.label_noise.type=symmetric')
+        opts += [f'{loader}.num_workers=0', f'{ds}.num_samples={n}', f'{ds}.img_size={a.img_size}',
+                 f'{ds}.seed=0', f'{ds}.cache_dir={cache}', f'{ds}.pipeline.1.scale=({a.img_size},{a.img_size})']  # fmt: skip
     opts.append(f'train_dataloader.dataset.label_noise.rate={a.noise}')
-    opts += [f'randomness.seed={seed}', f'param_scheduler.0.gamma={a.gamma}', 'default_hooks.logger.interval=1000', 'log_level=WARNING',
-             'default_hooks.checkpoint.save_best=None', 'default_hooks.checkpoint.max_keep_ckpts=1']  # fmt: skip
+    opts += [f'randomness.seed={seed}', f'param_scheduler.0.gamma={a.gamma}', 'default_hooks.logger.interval=1000',
+             'log_level=WARNING']  # fmt: skip
     return opts
 
 
-def vit_options(prefix: str, a, depth_key: str, depth: int, pretrained: bool = True) -> list[str]:
-    opts = [f'{prefix}.img_size={a.img_size}', f'{prefix}.patch_size=8', f'{prefix}.embed_dim=64',
-            f'{prefix}.num_heads=2', f'{prefix}.{depth_key}={depth}']  # fmt: skip
-    if pretrained:
-        opts.append(f'{prefix}.pretrained=None')
-    return opts
+def generator_options(prefix: str, a) -> list[str]:
+    return [f'{prefix}.img_size={a.img_size}']
 
 
-def domain(a) -> dict:
-    """SynthFER domain of the sweeps: clear expressions, heavy clutter and occluders."""
-    return dict(
-        preset=a.preset,
-        nuisance=dict(clutter_prob=a.clutter, occlusion=dict(prob=a.occlusion), gray_prob=0.0),
-    )
-
-
-def train(a, config: str, work: str, opts: list[str]):
-    """``tools/train.py`` in-process, with the SynthFER domain dict set on every split."""
+def train(config: str, work: str, opts: list[str]):
+    """``tools/train.py`` in-process; returns the finished runner."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -106,43 +107,45 @@ def train(a, config: str, work: str, opts: list[str]):
 
     args = parse_args([config, '--work-dir', work, '--cfg-options', *opts])
     cfg = merge_args(Config.fromfile(config), args)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.domain = domain(a)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
 
 
 def stage1(a, m: float, seed: int) -> str:
-
+    """Train (or reuse) the stage-1 MGN for mask ratio ``m`` and ``seed``; returns its checkpoint."""
     work = osp.join(a.out, f'mgn_m{m:.2f}_s{seed}')
     ckpt = osp.join(work, f'epoch_{a.epochs_mgn}.pth')
-    if osp.isfile(ckpt):
+    if osp.isfile(ckpt) and osp.isfile(osp.join(work, 'mgn_stats.json')):
         return ckpt
-    opts = data_options(a, seed) + [f'train_cfg.max_epochs={a.epochs_mgn}', f'model.mask_ratio={m}',
-                                    f'train_cfg.val_interval={a.epochs_mgn}', 'model.discriminator.head.in_channels=64',
-                                    f'optim_wrapper.generator.optimizer.lr={a.lr}',
+    opts = data_options(a, seed) + [f'train_cfg.max_epochs={a.epochs_mgn}', f'train_cfg.val_interval={a.epochs_mgn}',
+                                    f'model.mask_ratio={m}', f'optim_wrapper.generator.optimizer.lr={a.lr}',
                                     f'optim_wrapper.discriminator.optimizer.lr={a.lr}']  # fmt: skip
-    opts += vit_options('model.generator', a, 'num_blocks', 1)
-    opts += vit_options('model.discriminator.backbone', a, 'depth', 3)
-    runner = train(a, STAGE1, work, opts)
-    area = runner.message_hub.get_scalar('train/mask_area').mean(20)
-    json.dump(dict(mask_area=float(area)), open(osp.join(work, 'mask_area.json'), 'w'))
+    opts += generator_options('model.generator', a) + [f'model.discriminator.backbone.img_size={a.img_size}']
+    t0 = time.time()
+    runner = train(STAGE1, work, opts)
+    hub = runner.message_hub
+    stats = dict(seconds=time.time() - t0)
+    for key in ('mask_area', 'mask_area_hard', 'acc_d_gen', 'acc_d_rand', 'loss_var'):
+        if f'train/{key}' in hub.log_scalars:  # mean over the last 20 iterations
+            stats[key] = float(hub.get_scalar(f'train/{key}').mean(20))
+    json.dump(stats, open(osp.join(work, 'mgn_stats.json'), 'w'))
     return ckpt
 
 
-def stage2(a, seed: int, m: float | None, f: str | None) -> dict:
+def stage2(a, seed: int, m: float, f: str | None) -> dict:
+    """One stage-2 run (MGN with ratio ``m`` if ``m > 0``; relabeling with ``f`` if given)."""
     from ferlab.engine.hooks import RelabelHook, unwrap_dataset
 
-    name = f'mvt_m{m if m else 0:.2f}_f{f or "none"}_s{seed}'
+    name = f'mvt_m{m:.2f}_f{f or "none"}_s{seed}'
     work = osp.join(a.out, name)
     opts = data_options(a, seed) + [f'train_cfg.max_epochs={a.epochs}', f'train_cfg.val_interval={a.epochs}',
-                                    'model.head.in_channels=64', f'optim_wrapper.optimizer.lr={a.lr}']  # fmt: skip
-    opts += vit_options('model.backbone', a, 'depth', 3)
+                                    f'optim_wrapper.optimizer.lr={a.lr}']  # fmt: skip
+    mgn_stats = {}
     if m:
         ckpt = stage1(a, m, seed)
-        opts += vit_options('model.mgn', a, 'num_blocks', 1, pretrained=False)
-        opts.append(f'model.mgn_checkpoint={ckpt}')
+        opts += generator_options('model.mgn', a) + [f'model.mgn_checkpoint={ckpt}']
+        mgn_stats = json.load(open(osp.join(osp.dirname(ckpt), 'mgn_stats.json')))
     else:
         opts += ['model.mgn=None', 'model.mgn_checkpoint=None']
     if f:
@@ -150,9 +153,9 @@ def stage2(a, seed: int, m: float | None, f: str | None) -> dict:
     else:  # an unreachable start epoch: the hook never relabels
         opts.append('custom_hooks.1.start_epoch=100000')
     t0 = time.time()
-    runner = train(a, STAGE2, work, opts)
+    runner = train(STAGE2, work, opts)
     metrics = runner.test()
-    rec = dict(name=name, seed=seed, m=m or 0.0, f=f, acc=float(metrics['accuracy']),
+    rec = dict(name=name, seed=seed, m=m, f=f, acc=float(metrics['accuracy']),
                mean_class_acc=float(metrics.get('mean_class_accuracy', float('nan'))), seconds=time.time() - t0)  # fmt: skip
     hook = next(h for h in runner.hooks if isinstance(h, RelabelHook))
     ds = unwrap_dataset(runner.train_dataloader.dataset)
@@ -170,80 +173,94 @@ def stage2(a, seed: int, m: float | None, f: str | None) -> dict:
         fixed=int(((annotated != clean) & (served == clean)).sum()),
         broken=int(((annotated == clean) & (served != clean)).sum()),
     )
-    if m:
-        rec['mask_area'] = json.load(open(osp.join(a.out, f'mgn_m{m:.2f}_s{seed}', 'mask_area.json')))[
-            'mask_area'
-        ]
+    rec.update({f'mgn_{k}': v for k, v in mgn_stats.items()})
     return rec
 
 
 def summarise(results: list[dict], a) -> str:
-    def stat(rows, key='acc'):
+    def stat(rows, key='acc', fmt='.2f'):
         v = np.array([r[key] for r in rows], float)
-        return f'{v.mean():.2f} ± {v.std():.2f}' if len(v) > 1 else f'{v.mean():.2f}'
+        return f'{v.mean():{fmt}} ± {v.std():{fmt}}' if len(v) > 1 else f'{v.mean():{fmt}}'
 
     def pick(m, f):
         return [r for r in results if abs(r['m'] - m) < 1e-9 and r['f'] == f]
 
     seeds = sorted({r['seed'] for r in results})
-    out = [f'SynthFER preset {a.preset!r} with clutter p={a.clutter}, occluders p={a.occlusion}, {a.img_size}px, {a.num_train} train ({a.noise:.0%} symmetric noise) / {a.num_test} clean '
-           f'test, tiny ViT (patch 8, dim 64, depth 3), MGN 1 block, {a.epochs_mgn}+{a.epochs} epochs, '
-           f'relabel from epoch {a.relabel_start}, seeds {seeds}. Accuracy (%) on the clean test split, mean ± std.', '']  # fmt: skip
-    out += ['Table 1 (mask ratio m)', '', '| m | accuracy | realised mask area |', '|---|---|---|']
-    for m in (0.0, 0.10, 0.15, 0.20):
+    out = [f'SynthFER preset lab, clutter p=0.9, occluders p=0.4, {a.img_size} px, {a.num_train} train '
+           f'({a.noise:.0%} symmetric noise) / {a.num_test} clean test. Stage 1: ViT-tiny generator (1 block) vs '
+           f'ViT-tiny D (3 blocks), {a.epochs_mgn} epochs. Stage 2: ResNet-18 (3 stages), {a.epochs} epochs, '
+           f'lr {a.lr}, relabel from epoch {a.relabel_start}. Seeds {seeds}; accuracy (%) on the clean test '
+           f'split, mean ± std over seeds.', '']  # fmt: skip
+    out += ['Table 1 (mask ratio m)', '', '| m | accuracy | realised mask area | D acc. (gen. masks) |',
+            '|---|---|---|---|']  # fmt: skip
+    for m in (0.0,) + M_RATIOS:
         rows = pick(m, None)
         if rows:
-            area = stat(rows, 'mask_area') if m else '-'
-            out.append(f'| {m:.2f} | {stat(rows)} | {area} |')
+            area = stat(rows, 'mgn_mask_area', '.3f') if m else '-'
+            dacc = stat(rows, 'mgn_acc_d_gen', '.1f') if m and 'mgn_acc_d_gen' in rows[0] else '-'
+            out.append(f'| {m:.2f} | {stat(rows)} | {area} | {dacc} |')
     out += ['', 'Table 2 (relabel function f, no MGN)', '',
             '| f | accuracy | relabel events | events to the clean label | wrong labels before → after | fixed / broken |',
             '|---|---|---|---|---|---|']  # fmt: skip
     for f in (None,) + F_KINDS:
         rows = pick(0.0, f)
         if rows:
-            out.append(f'| {f or "none"} | {stat(rows)} | {stat(rows, "relabel_events")} | '
-                       f'{stat(rows, "relabel_correct")} | {stat(rows, "wrong_before")} → {stat(rows, "wrong_after")} '
-                       f'| {stat(rows, "fixed")} / {stat(rows, "broken")} |')  # fmt: skip
+            out.append(f'| {f or "none"} | {stat(rows)} | {stat(rows, "relabel_events", ".1f")} | '
+                       f'{stat(rows, "relabel_correct", ".1f")} | {stat(rows, "wrong_before", ".0f")} → '
+                       f'{stat(rows, "wrong_after", ".1f")} | {stat(rows, "fixed", ".1f")} / {stat(rows, "broken", ".1f")} |')  # fmt: skip
     out += ['', 'Table 3 (components)', '', '| MGN | relabel | accuracy |', '|---|---|---|']
     for m, f in ((0.0, None), (0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')):
         rows = pick(m, f)
         if rows:
             out.append(f'| {"✓" if m else "✗"} | {"✓" if f else "✗"} | {stat(rows)} |')
+    secs = [r['seconds'] for r in results]
+    if secs:
+        out += [
+            '',
+            f'{len(secs)} stage-2 runs, {np.mean(secs):.0f} s each on average (stage-1 runs not included).',
+        ]
     return '\n'.join(out) + '\n'
+
+
+def plan_runs(tables) -> list[tuple[float, str | None]]:
+    """The (m, f) stage-2 runs the requested tables need, without duplicates, in execution order."""
+    plan = []
+    if 1 in tables or 3 in tables:
+        plan += [(0.0, None)]
+    if 1 in tables:
+        plan += [(m, None) for m in M_RATIOS]
+    if 2 in tables:
+        plan += [(0.0, f) for f in F_KINDS]
+    if 3 in tables:
+        plan += [(0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')]
+    return list(dict.fromkeys(plan))
 
 
 def main(argv=None):
     a = parse_args(argv)
-    os.makedirs(a.out, exist_ok=True)
+    runs_dir = osp.join(a.out, 'runs')
+    os.makedirs(runs_dir, exist_ok=True)
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     from ferlab.utils import register_all_modules
 
     register_all_modules()
     logging.getLogger('mmengine').setLevel(logging.WARNING)
-    plan = []
-    if 1 in a.tables or 3 in a.tables:
-        plan += [(0.0, None)]
-    if 1 in a.tables:
-        plan += [(0.10, None), (0.15, None), (0.20, None)]
-    if 2 in a.tables:
-        plan += [(0.0, f) for f in F_KINDS]
-    if 3 in a.tables:
-        plan += [(0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')]
-    plan = list(dict.fromkeys(plan))
-    path = osp.join(a.out, 'results.json')
-    results = json.load(open(path)) if osp.isfile(path) else []
-    done = {(r['seed'], r['m'], r['f']) for r in results}
+    plan = plan_runs(a.tables)
     for seed in a.seeds:
         for m, f in plan:
-            if (seed, m, f) in done:
+            path = osp.join(runs_dir, f'mvt_m{m:.2f}_f{f or "none"}_s{seed}.json')
+            if osp.isfile(path):
                 continue
             rec = stage2(a, seed, m, f)
             print(json.dumps(rec), flush=True)
-            results.append(rec)
-            json.dump(results, open(path, 'w'), indent=1)
-    table = summarise([r for r in results if r['seed'] in a.seeds], a)
+            json.dump(rec, open(path, 'w'), indent=1)
+    results = [json.load(open(p)) for p in sorted(glob.glob(osp.join(runs_dir, '*.json')))]
+    wanted = {(m, f) for m, f in plan}
+    results = [r for r in results if r['seed'] in a.seeds and (r['m'], r['f']) in wanted]
+    json.dump(results, open(osp.join(a.out, 'results.json'), 'w'), indent=1)
+    table = summarise(results, a)
     open(osp.join(a.out, 'tables.md'), 'w').write(table)
     print(table)
     return results

@@ -28,7 +28,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
-from ferlab.registry import MODELS  # noqa: E402
+from ferlab.registry import DATASETS, MODELS  # noqa: E402
 from ferlab.utils import apply_cfg_options, register_all_modules  # noqa: E402
 from ferlab.visualization.cam import GradCAM, make_grid, normalize_maps, overlay_heatmap  # noqa: E402
 
@@ -57,6 +57,18 @@ def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     return model.eval()
 
 
+def class_names(cfg: Config, num_classes: int | None) -> tuple | None:
+    """Class names of the test dataset (``classes=`` override or its ``METAINFO``), if they fit the head."""
+    ds_cfg = cfg.test_dataloader.dataset
+    names = ds_cfg.get('classes')
+    if names is None:
+        ds_cls = DATASETS.get(ds_cfg.get('type', ''))
+        names = getattr(ds_cls, 'METAINFO', {}).get('classes')
+    if names and (num_classes is None or len(names) == num_classes):
+        return tuple(names)
+    return None
+
+
 def main(argv=None) -> list[str]:
     args = parse_args(argv)
     register_all_modules()
@@ -65,7 +77,7 @@ def main(argv=None) -> list[str]:
     model = build_model(cfg, args.checkpoint)
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
     cam = GradCAM(model, args.target_layer, plusplus=args.method == 'gradcam++')
-    classes = cfg.get('classes') or None
+    classes = class_names(cfg, getattr(model.head, 'num_classes', None))
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     for path in args.images:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+from mmengine.dist import all_gather_object, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -86,6 +87,53 @@ def relabel_decision(
     return relabel, torch.where(relabel, l_max, labels)
 
 
+def gather_relabels(decisions: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Collect the relabel decisions of all ranks, in rank order.
+
+    Args:
+        decisions: This rank's ``(sample_idx, new_label, clean_label)`` triples
+            (``clean_label = -1`` when the sample carries none).
+
+    Returns:
+        The concatenation of every rank's list (rank 0 first), identical on all
+        ranks; ``decisions`` itself in a single process (no communication).
+    """
+    if get_world_size() <= 1:
+        return list(decisions)
+    gathered = all_gather_object([tuple(int(v) for v in d) for d in decisions])
+    return [tuple(d) for rank_list in gathered for d in rank_list]
+
+
+def apply_relabels(dataset, decisions: list[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """Write ``decisions`` into ``dataset`` in order (a later decision for the same index wins).
+
+    Args:
+        dataset: Unwrapped training set with ``set_gt_label``.
+        decisions: ``(sample_idx, new_label, clean_label)`` triples, ``clean_label = -1`` if unknown.
+
+    Returns:
+        ``(count, with_clean, correct)``: relabel events, events whose sample
+        carries a clean label, and events whose new label equals it.
+    """
+    count = with_clean = correct = 0
+    for idx, label, clean in decisions:
+        dataset.set_gt_label(int(idx), int(label))
+        count += 1
+        if clean >= 0:
+            with_clean += 1
+            correct += int(clean == label)
+    return count, with_clean, correct
+
+
+def sync_and_apply_relabels(dataset, decisions: list[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """:func:`gather_relabels` then :func:`apply_relabels`: every rank ends with the same overrides.
+
+    Must be called by all ranks at the same point (it is a collective when the
+    world size exceeds 1). Returns the global ``(count, with_clean, correct)``.
+    """
+    return apply_relabels(dataset, gather_relabels(decisions))
+
+
 @HOOKS.register_module()
 class RelabelHook(Hook):
     """Relabel training samples after each optimiser step (SCN Eq. 5 / MVT Eq. 6).
@@ -96,11 +144,15 @@ class RelabelHook(Hook):
     by :class:`ferlab.models.MVT`) are compared with the served labels, and
     each relabeled sample's label is overwritten in the unwrapped training
     dataset with ``dataset.set_gt_label(sample_idx, l_max)``; the dataset then
-    serves it from the next time it is loaded. ``LabelStateHook`` saves the
+    serves it from the next time it is loaded. In distributed training every
+    rank decides on its own shard, the ``(sample_idx, new_label)`` decisions of
+    all ranks are gathered after each iteration (``all_gather_object``) and
+    applied on every rank in rank order, so all ranks hold identical overrides
+    and rank 0's checkpoint holds all of them. ``LabelStateHook`` saves the
     overrides in checkpoints, so ``--resume`` keeps them. Validation and test
     sets are never touched.
 
-    Per epoch it logs ``relabel/count`` (relabel events), ``relabel/total``
+    Per epoch it logs (global over ranks) ``relabel/count`` (relabel events), ``relabel/total``
     (samples whose served label differs from the annotation) and, when samples
     carry ``clean_label`` (SynthFER), ``relabel/correct`` (events whose new label
     equals the clean label). :attr:`history` keeps these per epoch.
@@ -168,14 +220,14 @@ class RelabelHook(Hook):
         labels = torch.cat([s.gt_label for s in samples])
         relabel, new = relabel_decision(scores, labels, self.delta, self.f)
         ds = self._dataset(runner)
+        local = []
         for k in relabel.nonzero().flatten().tolist():
-            idx, label = int(samples[k].sample_idx), int(new[k])
-            ds.set_gt_label(idx, label)
-            self.count += 1
             clean = samples[k].metainfo.get('clean_label')
-            if clean is not None:
-                self.with_clean += 1
-                self.correct += int(int(clean) == label)
+            local.append((int(samples[k].sample_idx), int(new[k]), -1 if clean is None else int(clean)))
+        count, with_clean, correct = sync_and_apply_relabels(ds, local)
+        self.count += count
+        self.with_clean += with_clean
+        self.correct += correct
         model.last_train_batch = None
 
     def after_train_epoch(self, runner) -> None:

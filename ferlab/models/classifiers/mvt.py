@@ -1,4 +1,4 @@
-"""Stage 2 of MVT: a ViT classifier on images masked by a frozen MGN generator.
+"""Stage 2 of MVT: a classifier (DeiT-S in the paper, any ferlab backbone here) on MGN-masked images.
 
 Li et al., "MVT: Mask Vision Transformer for FER in the Wild", ICASSP 2022, Sec. 3.1, Fig. 3.
 """
@@ -20,13 +20,21 @@ from .fer_classifier import FERClassifier
 
 @MODELS.register_module()
 class MVT(FERClassifier):
-    """Masked image ``I_M = I_in ⊙ (1 - M_p)`` → ViT (DeiT-S) → CLS → head.
+    """Masked image ``I_M = I_in ⊙ (1 - M_p)`` → backbone → (neck) → head.
+
+    The paper's classifier is DeiT-S (``ViTBackbone``, CLS token → linear head).
+    The masking only depends on the frozen generator, so ``backbone``/``neck``
+    may be any ferlab backbone, exactly as in :class:`FERClassifier` (e.g.
+    ``dict(type='ResNet', depth=18, num_stages=3, out_indices=(2,))`` with
+    ``neck=dict(type='GlobalAveragePooling')``, used by the CPU evidence config
+    ``configs/mvt/mvt_r18-48px-cpu_synthfer.py``). The generator's ``img_size``
+    must equal the input size.
 
     The MGN generator is built from ``mgn``, loaded from the stage-1 checkpoint
     ``mgn_checkpoint`` (keys ``generator.*`` of an :class:`MGN` checkpoint, ``mgn.*``
     of an MVT checkpoint, or a bare generator state dict), then frozen: ``requires_grad=False`` and always
     in eval mode, so only the backbone/neck/head train. ``mgn=None`` gives the
-    paper's DeiT-S baseline (Table 3, first row) in the same class.
+    paper's baseline (Table 3, first row) in the same class.
 
     For dynamic relabeling (``RelabelHook``) the training loss stores the
     batch's softmax scores and sample indices in :attr:`last_train_batch`.
@@ -38,7 +46,7 @@ class MVT(FERClassifier):
         mgn_checkpoint: Stage-1 checkpoint path (required with ``mgn``).
         fill: ``'black'`` (paper Fig. 2) or ``'mean'``; see :func:`apply_keep_mask`.
 
-    Shapes: inputs ``(B, 3, H, W)`` → logits ``(B, C)``.
+    Shapes: inputs ``(B, 3, H, W)`` → masked inputs ``(B, 3, H, W)`` → logits ``(B, C)``.
     """
 
     def __init__(

@@ -164,3 +164,33 @@ def test_mvt_checkpoint_errors(tmp_path):
     baseline = MODELS.build(mvt_cfg(None, **{}) | dict(mgn=None))
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(baseline.mask_inputs(x), x)
+
+
+def test_mvt_with_a_cnn_classifier_sees_the_masked_image(tmp_path):
+    """The stage-2 classifier is any ferlab backbone (+ neck): here ResNet-18 cut after stage 2."""
+    torch.manual_seed(0)
+    stage1 = MODELS.build(mgn_cfg())
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    atomic_save(dict(state_dict=stage1.state_dict()), ckpt)
+    cfg = mvt_cfg(ckpt) | dict(
+        backbone=dict(type='ResNet', depth=18, num_stages=2, out_indices=(1,)),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=4, in_channels=128),
+    )
+    model = MODELS.build(cfg)
+    model.init_weights()
+    for k, v in stage1.generator.state_dict().items():
+        assert torch.equal(model.mgn.state_dict()[k], v), k
+    seen = []
+    model.backbone.register_forward_hook(lambda mod, args, out: seen.append((args[0].detach(), out[0].shape)))
+    model.train()
+    data = model.data_preprocessor(batch(4), True)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    losses['loss_cls'].backward()
+    # (B, 3, 32, 32) -> ResNet stage 1 output (B, 128, 4, 4)
+    assert seen[0][1] == (4, 128, 4, 4)
+    torch.testing.assert_close(seen[0][0], model.mask_inputs(data['inputs']))
+    assert not torch.equal(seen[0][0], data['inputs'])  # some patches are masked
+    assert model.backbone.conv1.weight.grad is not None
+    assert all(p.grad is None for p in model.mgn.parameters())
+    assert model.last_train_batch['scores'].shape == (4, 4)
