@@ -21,6 +21,8 @@ model = dict(
         # mode='public' gives yaoing/DAN's single-log variant.
         partition_loss=dict(type='PartitionLoss', mode='paper', loss_weight=1.0),
         # num_classes comes from the head (= the dataset's); the centers are model parameters.
+        # 'mean' = public code (sum / batch); the loss default 'sum' is Eq. 2 as printed,
+        # which with λ1 = 1 and batch 256 would swamp the cross-entropy.
         affinity_loss=dict(type='AffinityLoss', loss_weight=1.0, reduction='mean'),
     ),
 )

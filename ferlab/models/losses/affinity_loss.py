@@ -44,12 +44,13 @@ class AffinityLoss(nn.Module):
     (unbiased) variance of the centers over the class axis: dividing by it
     rewards centers that spread apart.
 
-    Normalisation. Eq. 2 writes a plain sum over the samples; the public code
-    (yaoing/DAN) divides the sum by the batch size. ``reduction='mean'`` (the
-    default) follows the public code because with the paper's λ1 = 1 a
-    batch-size-proportional sum (×256 on RAF-DB) would swamp the
-    cross-entropy and make the loss scale depend on the batch size;
-    ``reduction='sum'`` gives Eq. 2 literally.
+    Normalisation. Eq. 2 writes a plain sum over the samples
+    (``reduction='sum'``, the default, as printed in the paper); the public
+    code (yaoing/DAN) divides the sum by the batch size
+    (``reduction='mean'``). ferlab's DAN configs choose ``'mean'``
+    explicitly: with the paper's λ1 = 1 a batch-size-proportional sum (×256
+    on RAF-DB) would swamp the cross-entropy and make the loss scale depend
+    on the batch size, and the published numbers come from the public code.
 
     ``num_classes`` must equal the dataset's number of classes (the public
     RAF-DB script creates 8 centers for 7 classes, a bug): labels outside
@@ -59,7 +60,7 @@ class AffinityLoss(nn.Module):
         num_classes: Number of classes ``C`` (= the dataset's).
         feat_dim: Feature dimension ``D``.
         loss_weight: λ1 of Eq. 7.
-        reduction: ``'mean'`` (public code) or ``'sum'`` (Eq. 2 as printed).
+        reduction: ``'sum'`` (Eq. 2 as printed, default) or ``'mean'`` (public code).
         unbiased: Unbiased center variance (``torch.var`` default, as in the
             public code).
 
@@ -74,7 +75,7 @@ class AffinityLoss(nn.Module):
         num_classes: int,
         feat_dim: int = 512,
         loss_weight: float = 1.0,
-        reduction: str = 'mean',
+        reduction: str = 'sum',
         unbiased: bool = True,
     ):
         super().__init__()

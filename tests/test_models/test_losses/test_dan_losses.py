@@ -13,7 +13,7 @@ def _affinity(**kw):
 
 
 def test_affinity_loss_hand_computed():
-    loss = _affinity(num_classes=2, feat_dim=2)
+    loss = _affinity(num_classes=2, feat_dim=2, reduction='mean')
     with torch.no_grad():
         loss.centers.copy_(torch.tensor([[0.0, 0.0], [2.0, 2.0]]))
     # σ_c² = var([0, 2]) + var([0, 2]) = 2 + 2 = 4 (unbiased).
@@ -21,13 +21,13 @@ def test_affinity_loss_hand_computed():
     labels = torch.tensor([0, 1, 1])
     # squared distances: 1, 1, 8 -> sum 10 -> / 4 = 2.5 -> mean over 3 samples.
     assert loss(feats, labels).item() == pytest.approx(2.5 / 3)
-    summed = _affinity(num_classes=2, feat_dim=2, reduction='sum')
+    summed = _affinity(num_classes=2, feat_dim=2)  # default: Eq. 2 as printed (a sum)
     summed.load_state_dict(loss.state_dict())
     assert summed(feats, labels).item() == pytest.approx(2.5)
     # a (B, D, H, W) map is average-pooled first
     fmap = feats[:, :, None, None].expand(3, 2, 2, 2).clone()
     assert loss(fmap, labels).item() == pytest.approx(2.5 / 3)
-    weighted = _affinity(num_classes=2, feat_dim=2, loss_weight=0.5)
+    weighted = _affinity(num_classes=2, feat_dim=2, loss_weight=0.5, reduction='mean')
     weighted.load_state_dict(loss.state_dict())
     assert weighted(feats, labels).item() == pytest.approx(2.5 / 6)
 
