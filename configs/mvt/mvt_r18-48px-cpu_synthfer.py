@@ -29,7 +29,7 @@ train_dataloader = dict(
     batch_size=32,
     persistent_workers=False,
     dataset=dict(
-        num_samples=1500, label_noise=dict(type='symmetric', rate=0.2), pipeline=train_pipeline, **_data
+        num_samples=1200, label_noise=dict(type='symmetric', rate=0.2), pipeline=train_pipeline, **_data
     ),
 )
 val_dataloader = dict(batch_size=64, dataset=dict(num_samples=500, pipeline=test_pipeline, **_data))
@@ -38,18 +38,18 @@ test_dataloader = dict(batch_size=64, dataset=dict(num_samples=500, pipeline=tes
 model = dict(
     # must match configs/mvt/mgn_vit-tiny-48px-cpu_synthfer.py's generator
     mgn=dict(img_size=img_size, patch_size=8, embed_dim=64, num_heads=2, num_blocks=1),
-    mgn_checkpoint='work_dirs/mgn_vit-tiny-48px-cpu_synthfer/epoch_3.pth',
+    mgn_checkpoint='work_dirs/mgn_vit-tiny-48px-cpu_synthfer/epoch_2.pth',
     backbone=dict(_delete_=True, type='ResNet', depth=18, num_stages=3, out_indices=(2,), pretrained=None),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(num_classes={{_base_.num_classes}}, in_channels=256),
 )
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='ExponentialLR', gamma=0.9, by_epoch=True)]
-train_cfg = dict(max_epochs=10, val_interval=10)
+train_cfg = dict(max_epochs=8, val_interval=8)
 default_hooks = dict(checkpoint=dict(save_best=None, max_keep_ckpts=1))
 
-# Dynamic relabeling (Eq. 6), delta = 0.2, from epoch 5 (0-based; short CPU schedule).
+# Dynamic relabeling (Eq. 6), delta = 0.2, from epoch 4 (0-based; short CPU schedule).
 custom_hooks = [
     dict(type='LabelStateHook'),
-    dict(type='RelabelHook', start_epoch=5, delta=0.2, threshold='sigmoid'),
+    dict(type='RelabelHook', start_epoch=4, delta=0.2, threshold='sigmoid'),
 ]

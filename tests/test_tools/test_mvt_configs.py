@@ -142,7 +142,7 @@ def test_stage1_names_missing_deit_weights(tmp_path):
 
 
 def test_cpu_evidence_configs_build_and_hand_off(tmp_path):
-    """The 48 px sweep configs: ViT-tiny MGN (stage 1) → frozen MGN + ResNet classifier (stage 2)."""
+    """The 48 px sweep configs: ViT-tiny MGN vs ResNet D (stage 1) → frozen MGN + ResNet classifier (stage 2)."""
     from ferlab.registry import MODELS
     from ferlab.utils import atomic_save
 
@@ -161,7 +161,10 @@ def test_cpu_evidence_configs_build_and_hand_off(tmp_path):
     assert {k: s2.model.mgn[k] for k in ('img_size', 'patch_size', 'embed_dim', 'num_blocks')} == {
         k: s1.model.generator[k] for k in ('img_size', 'patch_size', 'embed_dim', 'num_blocks')
     }
-    assert [h['start_epoch'] for h in relabel_hooks(s2)] == [5]
+    assert [h['start_epoch'] for h in relabel_hooks(s2)] == [4]
+    assert s2.model.mgn_checkpoint.endswith(f'epoch_{s1.train_cfg.max_epochs}.pth')
+    # D has the stage-2 classifier's architecture (a from-scratch ViT-tiny D stays at chance)
+    assert s1.model.discriminator.backbone == s2.model.backbone
 
     torch.manual_seed(0)
     mgn = MODELS.build(s1.model)

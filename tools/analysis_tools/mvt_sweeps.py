@@ -11,8 +11,12 @@ SCALE-DOWN, not the paper's DeiT-S / 224 px setting:
   ``noise`` symmetric label noise (``clean_label`` kept), ``num_test`` clean test
   images (data seed 0 for every run).
 * Stage 1 (``configs/mvt/mgn_vit-tiny-48px-cpu_synthfer.py``): 1-block ViT-tiny
-  generator (patch 8, width 64) against a 3-block ViT-tiny discriminator, from
-  scratch, ``epochs_mgn`` epochs, one checkpoint per (m, seed).
+  generator (patch 8, width 64, 6x6 patches, from scratch) against a discriminator
+  with the stage-2 classifier's architecture (ResNet-18 cut after stage 3),
+  initialised from the same seed's baseline run (stands in for the paper's
+  ImageNet-initialised D), Eq. 3 variance loss weighted by ``var_weight`` (10;
+  with the paper's weight 1 G learns a uniform mask here), G lr ``lr_g``,
+  ``epochs_mgn`` epochs, one checkpoint per (m, seed).
 * Stage 2 (``configs/mvt/mvt_r18-48px-cpu_synthfer.py``): the frozen generator
   masks the images; the classifier is a from-scratch ResNet-18 cut after stage 3
   (not a ViT), ``epochs`` epochs; relabeling (delta = 0.2) from epoch
@@ -59,13 +63,15 @@ def parse_args(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--tables', type=int, nargs='+', default=[1, 2, 3], choices=[1, 2, 3])
     p.add_argument('--img-size', type=int, default=48)
-    p.add_argument('--num-train', type=int, default=1500)
+    p.add_argument('--num-train', type=int, default=1200)
     p.add_argument('--num-test', type=int, default=500)
     p.add_argument('--noise', type=float, default=0.2, help='symmetric label-noise rate of the training set')
-    p.add_argument('--epochs-mgn', type=int, default=3)
-    p.add_argument('--epochs', type=int, default=10)
-    p.add_argument('--relabel-start', type=int, default=5)
-    p.add_argument('--lr', type=float, default=1e-3, help='AdamW lr of both stages')
+    p.add_argument('--epochs-mgn', type=int, default=2)
+    p.add_argument('--epochs', type=int, default=8)
+    p.add_argument('--relabel-start', type=int, default=4)
+    p.add_argument('--lr', type=float, default=1e-3, help='AdamW lr of the classifier and of D')
+    p.add_argument('--lr-g', type=float, default=3e-3, help='AdamW lr of the MGN generator')
+    p.add_argument('--var-weight', type=float, default=10.0, help='weight of the Eq. 3 variance loss')
     p.add_argument('--gamma', type=float, default=0.9, help='ExponentialLR decay per epoch')
     p.add_argument('--threads', type=int, default=1, help='torch threads of this process')
     p.add_argument(
@@ -112,6 +118,19 @@ def train(config: str, work: str, opts: list[str]):
     return runner
 
 
+def run_path(a, seed: int, m: float, f: str | None) -> str:
+    return osp.join(a.out, 'runs', f'mvt_m{m:.2f}_f{f or "none"}_s{seed}.json')
+
+
+def baseline_checkpoint(a, seed: int) -> str:
+    """The final checkpoint of this seed's baseline run (no MGN, no relabeling); runs it if missing."""
+    ckpt = osp.join(a.out, f'mvt_m0.00_fnone_s{seed}', f'epoch_{a.epochs}.pth')
+    if not (osp.isfile(ckpt) and osp.isfile(run_path(a, seed, 0.0, None))):
+        rec = stage2(a, seed, 0.0, None)
+        json.dump(rec, open(run_path(a, seed, 0.0, None), 'w'), indent=1)
+    return ckpt
+
+
 def stage1(a, m: float, seed: int) -> str:
     """Train (or reuse) the stage-1 MGN for mask ratio ``m`` and ``seed``; returns its checkpoint."""
     work = osp.join(a.out, f'mgn_m{m:.2f}_s{seed}')
@@ -119,14 +138,18 @@ def stage1(a, m: float, seed: int) -> str:
     if osp.isfile(ckpt) and osp.isfile(osp.join(work, 'mgn_stats.json')):
         return ckpt
     opts = data_options(a, seed) + [f'train_cfg.max_epochs={a.epochs_mgn}', f'train_cfg.val_interval={a.epochs_mgn}',
-                                    f'model.mask_ratio={m}', f'optim_wrapper.generator.optimizer.lr={a.lr}',
+                                    f'model.mask_ratio={m}', f'optim_wrapper.generator.optimizer.lr={a.lr_g}',
+                                    f'model.var_loss.loss_weight={a.var_weight}',
                                     f'optim_wrapper.discriminator.optimizer.lr={a.lr}']  # fmt: skip
-    opts += generator_options('model.generator', a) + [f'model.discriminator.backbone.img_size={a.img_size}']
+    opts += generator_options('model.generator', a)
+    # D starts from this seed's baseline classifier (the paper starts D from ImageNet DeiT-S; a
+    # from-scratch D stays at chance within the stage-1 budget and G then learns a uniform mask).
+    opts.append(f'model.discriminator_checkpoint={baseline_checkpoint(a, seed)}')
     t0 = time.time()
     runner = train(STAGE1, work, opts)
     hub = runner.message_hub
     stats = dict(seconds=time.time() - t0)
-    for key in ('mask_area', 'mask_area_hard', 'acc_d_gen', 'acc_d_rand', 'loss_var'):
+    for key in ('mask_area', 'mask_area_hard', 'acc_d_gen', 'acc_d_rand', 'loss_var', 'loss_area'):
         if f'train/{key}' in hub.log_scalars:  # mean over the last 20 iterations
             stats[key] = float(hub.get_scalar(f'train/{key}').mean(20))
     json.dump(stats, open(osp.join(work, 'mgn_stats.json'), 'w'))
@@ -185,34 +208,44 @@ def summarise(results: list[dict], a) -> str:
     def pick(m, f):
         return [r for r in results if abs(r['m'] - m) < 1e-9 and r['f'] == f]
 
+    base = {r['seed']: r['acc'] for r in pick(0.0, None)}
+
+    def delta(rows):
+        """Paired difference to the same seed's baseline: mean (per-seed values)."""
+        d = [r['acc'] - base[r['seed']] for r in sorted(rows, key=lambda r: r['seed']) if r['seed'] in base]
+        return f'{np.mean(d):+.1f} ({", ".join(f"{v:+.1f}" for v in d)})' if d else '-'
+
     seeds = sorted({r['seed'] for r in results})
     out = [f'SynthFER preset lab, clutter p=0.9, occluders p=0.4, {a.img_size} px, {a.num_train} train '
            f'({a.noise:.0%} symmetric noise) / {a.num_test} clean test. Stage 1: ViT-tiny generator (1 block) vs '
-           f'ViT-tiny D (3 blocks), {a.epochs_mgn} epochs. Stage 2: ResNet-18 (3 stages), {a.epochs} epochs, '
+           f'ResNet-18/3-stage D, {a.epochs_mgn} epochs. Stage 2: ResNet-18 (3 stages), {a.epochs} epochs, '
            f'lr {a.lr}, relabel from epoch {a.relabel_start}. Seeds {seeds}; accuracy (%) on the clean test '
-           f'split, mean ± std over seeds.', '']  # fmt: skip
-    out += ['Table 1 (mask ratio m)', '', '| m | accuracy | realised mask area | D acc. (gen. masks) |',
-            '|---|---|---|---|']  # fmt: skip
+           f'split, mean ± std over seeds (ddof 0: half the spread for 2 seeds); Δ = paired difference to the same seed\'s baseline.', '']  # fmt: skip
+    out += ['Table 1 (mask ratio m, no relabeling)', '',
+            '| m | accuracy | Δ vs baseline (per seed) | realised mask area | patches with M_p > 0.5 | D acc. (gen. masks) |',
+            '|---|---|---|---|---|---|']  # fmt: skip
     for m in (0.0,) + M_RATIOS:
         rows = pick(m, None)
         if rows:
             area = stat(rows, 'mgn_mask_area', '.3f') if m else '-'
-            dacc = stat(rows, 'mgn_acc_d_gen', '.1f') if m and 'mgn_acc_d_gen' in rows[0] else '-'
-            out.append(f'| {m:.2f} | {stat(rows)} | {area} | {dacc} |')
+            hard = stat(rows, 'mgn_mask_area_hard', '.3f') if m else '-'
+            dacc = stat(rows, 'mgn_acc_d_gen', '.2f') if m else '-'
+            out.append(f'| {m:.2f} | {stat(rows)} | {delta(rows)} | {area} | {hard} | {dacc} |')
     out += ['', 'Table 2 (relabel function f, no MGN)', '',
-            '| f | accuracy | relabel events | events to the clean label | wrong labels before → after | fixed / broken |',
-            '|---|---|---|---|---|---|']  # fmt: skip
+            '| f | accuracy | Δ vs baseline (per seed) | relabel events | events to the clean label | wrong labels before → after | fixed / broken |',
+            '|---|---|---|---|---|---|---|']  # fmt: skip
     for f in (None,) + F_KINDS:
         rows = pick(0.0, f)
         if rows:
-            out.append(f'| {f or "none"} | {stat(rows)} | {stat(rows, "relabel_events", ".1f")} | '
+            out.append(f'| {f or "none"} | {stat(rows)} | {delta(rows)} | {stat(rows, "relabel_events", ".1f")} | '
                        f'{stat(rows, "relabel_correct", ".1f")} | {stat(rows, "wrong_before", ".0f")} → '
                        f'{stat(rows, "wrong_after", ".1f")} | {stat(rows, "fixed", ".1f")} / {stat(rows, "broken", ".1f")} |')  # fmt: skip
-    out += ['', 'Table 3 (components)', '', '| MGN | relabel | accuracy |', '|---|---|---|']
+    out += ['', 'Table 3 (components; MGN m = 0.15, relabel f = sigmoid)', '',
+            '| MGN | relabel | accuracy | Δ vs baseline (per seed) |', '|---|---|---|---|']  # fmt: skip
     for m, f in ((0.0, None), (0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')):
         rows = pick(m, f)
         if rows:
-            out.append(f'| {"✓" if m else "✗"} | {"✓" if f else "✗"} | {stat(rows)} |')
+            out.append(f'| {"✓" if m else "✗"} | {"✓" if f else "✗"} | {stat(rows)} | {delta(rows)} |')
     secs = [r['seconds'] for r in results]
     if secs:
         out += [
@@ -224,15 +257,13 @@ def summarise(results: list[dict], a) -> str:
 
 def plan_runs(tables) -> list[tuple[float, str | None]]:
     """The (m, f) stage-2 runs the requested tables need, without duplicates, in execution order."""
-    plan = []
-    if 1 in tables or 3 in tables:
-        plan += [(0.0, None)]
-    if 1 in tables:
-        plan += [(m, None) for m in M_RATIOS]
-    if 2 in tables:
-        plan += [(0.0, f) for f in F_KINDS]
+    plan = []  # Table 3 first (it shares its runs with Tables 1 and 2), then the rest of Tables 1 and 2
     if 3 in tables:
-        plan += [(0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')]
+        plan += [(0.0, None), (0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')]
+    if 1 in tables:
+        plan += [(0.0, None)] + [(m, None) for m in M_RATIOS]
+    if 2 in tables:
+        plan += [(0.0, None)] + [(0.0, f) for f in F_KINDS]
     return list(dict.fromkeys(plan))
 
 
@@ -250,7 +281,7 @@ def main(argv=None):
     plan = plan_runs(a.tables)
     for seed in a.seeds:
         for m, f in plan:
-            path = osp.join(runs_dir, f'mvt_m{m:.2f}_f{f or "none"}_s{seed}.json')
+            path = run_path(a, seed, m, f)
             if osp.isfile(path):
                 continue
             rec = stage2(a, seed, m, f)

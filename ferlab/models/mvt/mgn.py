@@ -11,6 +11,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 from ferlab.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from ferlab.structures import FERDataSample
+from ferlab.utils.checkpoint import load_state_dict_file
 
 from .mask_generator import apply_keep_mask, patch_values_to_image
 
@@ -44,6 +45,11 @@ class MGN(BaseModel):
         fill: How masked pixels look: ``'black'`` (paper Fig. 2) or ``'mean'``.
         predict_on: What ``predict`` classifies with D: ``'clean'`` images or
             ``'generated'``-masked ones (validation of stage 1).
+        discriminator_checkpoint: Optional checkpoint that initialises D (the paper
+            starts D from ImageNet DeiT-S): a classifier checkpoint (``backbone.*``,
+            ``neck.*``, ``head.*`` keys, e.g. a stage-2 ``MVT(mgn=None)`` or a
+            ``FERClassifier`` run) or an MGN checkpoint (``discriminator.*``). Every
+            D parameter must be present; D is then not re-initialised by ``init_weights``.
         data_preprocessor: Defaults to ``FERDataPreprocessor``.
 
     Shapes: inputs ``(B, 3, H, W)``; ``forward(mode='tensor')`` returns ``M_p`` ``(B, N)``.
@@ -61,6 +67,7 @@ class MGN(BaseModel):
         predict_on: str = 'clean',
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
+        discriminator_checkpoint: str | None = None,
     ):
         if data_preprocessor is None:
             data_preprocessor = dict(type='FERDataPreprocessor')
@@ -79,6 +86,29 @@ class MGN(BaseModel):
         self.area_loss = MODELS.build(area_loss or dict(type='MaskAreaLoss', ratio=mask_ratio))
         self.fill = fill
         self.predict_on = predict_on
+        self.discriminator_checkpoint = discriminator_checkpoint
+        if discriminator_checkpoint is not None:
+            self._load_discriminator(discriminator_checkpoint)
+
+    def _load_discriminator(self, path: str) -> None:
+        """Initialise D from a classifier or MGN checkpoint (see ``discriminator_checkpoint``)."""
+        state = load_state_dict_file(path)
+        if any(k.startswith('discriminator.') for k in state):
+            state = {
+                k[len('discriminator.') :]: v for k, v in state.items() if k.startswith('discriminator.')
+            }
+        parts = ('backbone.', 'neck.', 'head.')
+        state = {k: v for k, v in state.items() if k.startswith(parts)}
+        try:
+            missing, unexpected = self.discriminator.load_state_dict(state, strict=False)
+        except RuntimeError as err:
+            raise RuntimeError(f'{path} does not match the MGN discriminator config: {err}') from None
+        if missing or unexpected:
+            raise RuntimeError(
+                f'{path} does not match the MGN discriminator config: missing {missing[:5]}, '
+                f'unexpected {unexpected[:5]}'
+            )
+        self.discriminator.is_init = True  # BaseModule.init_weights must not re-initialise it
 
     # ------------------------------------------------------------------ masking
     def mask_images(self, inputs: torch.Tensor, mask_values: torch.Tensor) -> torch.Tensor:

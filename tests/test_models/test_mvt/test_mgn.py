@@ -194,3 +194,28 @@ def test_mvt_with_a_cnn_classifier_sees_the_masked_image(tmp_path):
     assert model.backbone.conv1.weight.grad is not None
     assert all(p.grad is None for p in model.mgn.parameters())
     assert model.last_train_batch['scores'].shape == (4, 4)
+
+
+def test_mgn_discriminator_from_a_classifier_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    clf = MODELS.build(
+        mvt_cfg(None) | dict(mgn=None, head=dict(type='LinearClsHead', num_classes=4, in_channels=32))
+    )
+    path = str(tmp_path / 'clf.pth')
+    atomic_save(dict(state_dict=clf.state_dict()), path)
+    mgn = MODELS.build(mgn_cfg(discriminator_checkpoint=path))
+    mgn.init_weights()  # must keep the loaded D
+    for k, v in clf.state_dict().items():
+        if k.startswith(('backbone.', 'head.')):
+            assert torch.equal(mgn.discriminator.state_dict()[k], v), k
+    # an MGN checkpoint (discriminator.* keys) works as well
+    mgn_path = str(tmp_path / 'mgn.pth')
+    atomic_save(dict(state_dict=mgn.state_dict()), mgn_path)
+    again = MODELS.build(mgn_cfg(discriminator_checkpoint=mgn_path))
+    torch.testing.assert_close(again.discriminator.state_dict(), mgn.discriminator.state_dict())
+    wrong = MODELS.build(
+        mvt_cfg(None) | dict(mgn=None, head=dict(type='LinearClsHead', num_classes=5, in_channels=32))
+    )
+    atomic_save(dict(state_dict=wrong.state_dict()), path)
+    with pytest.raises(RuntimeError, match='does not match'):
+        MODELS.build(mgn_cfg(discriminator_checkpoint=path))
