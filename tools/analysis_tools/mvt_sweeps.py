@@ -59,7 +59,9 @@ M_RATIOS = (0.10, 0.15, 0.20)
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', default='work_dirs/mvt_sweeps')
+    p.add_argument(
+        '--out', default=None, help='default work_dirs/mvt_sweeps (--quick: work_dirs/mvt_sweeps_quick)'
+    )
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--tables', type=int, nargs='+', default=[1, 2, 3], choices=[1, 2, 3])
     p.add_argument('--img-size', type=int, default=48)
@@ -80,6 +82,8 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     if a.quick:
         a.num_train, a.num_test, a.epochs_mgn, a.epochs, a.relabel_start = 400, 200, 2, 3, 1
+    if a.out is None:
+        a.out = 'work_dirs/mvt_sweeps_quick' if a.quick else 'work_dirs/mvt_sweeps'
     return a
 
 

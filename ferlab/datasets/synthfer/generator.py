@@ -73,6 +73,7 @@ class SynthFERGenerator:
         self.renderer = FaceRenderer(self.img_size)
         self._identities: dict[int, Identity] = {}
         self._proto_vecs = np.stack([self._proto_vector(n) for n in self.canon])
+        self._confusion_weights: dict[int, np.ndarray] = {}
 
     # ----------------------------------------------------------------- pieces
     def _rng(self, stream: int, split: str, index: int) -> np.random.Generator:
@@ -197,13 +198,16 @@ class SynthFERGenerator:
         """
         c = len(self.classes)
         p_ok = 0.8 if self.canon[label] == 'neutral' else 0.45 + 0.5 * min(1.0, intensity)
-        pv = self._proto_vecs
-        norms = np.linalg.norm(pv, axis=1) * np.linalg.norm(pv[label]) + 1e-6
-        sim = (pv @ pv[label]) / norms
-        sim[[i for i, n in enumerate(self.canon) if n == 'neutral']] = 0.5
-        sim[label] = -np.inf
-        w = np.exp(4 * sim)
-        w /= w.sum()
+        w = self._confusion_weights.get(label)
+        if w is None:  # depends on the label only: computed once per class
+            pv = self._proto_vecs
+            norms = np.linalg.norm(pv, axis=1) * np.linalg.norm(pv[label]) + 1e-6
+            sim = (pv @ pv[label]) / norms
+            sim[[i for i, n in enumerate(self.canon) if n == 'neutral']] = 0.5
+            sim[label] = -np.inf
+            w = np.exp(4 * sim)
+            w /= w.sum()
+            self._confusion_weights[label] = w
         probs = (1 - p_ok) * w
         probs[label] = p_ok
         return (

@@ -20,6 +20,7 @@ sub-pixel (``shift=4``) anti-aliased primitives, about 1 ms per 112 px image.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -169,7 +170,35 @@ def _col(c) -> tuple:
 
 def _blend(c, k: float, target=(0, 0, 0)) -> tuple:
     """Colour ``c`` moved a fraction ``k`` towards ``target`` (BGR tuples)."""
+    return _blend_cached(tuple(c), float(k), tuple(target))
+
+
+@functools.lru_cache(maxsize=8192)
+def _blend_cached(c: tuple, k: float, target: tuple) -> tuple:
     return tuple(int(min(255.0, max(0.0, float(a) * (1 - k) + float(b) * k))) for a, b in zip(c, target))
+
+
+# Constant arrays reused by every render (same values as computing them per call).
+_CONTOUR_T = np.linspace(0, 2 * math.pi, 44, endpoint=False)
+_CONTOUR_C, _CONTOUR_S = np.cos(_CONTOUR_T), np.sin(_CONTOUR_T)
+_CONTOUR_SIGN_C, _CONTOUR_ABS_C = np.sign(_CONTOUR_C), np.abs(_CONTOUR_C)
+_CONTOUR_SIGN_S, _CONTOUR_ABS_S = np.sign(_CONTOUR_S), np.abs(_CONTOUR_S)
+_BROW_TAPER = np.linspace(1.0, 0.5, 7)[:, None]
+_SIZE_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _size_const(kind: str, n: int) -> np.ndarray:
+    """Per-size constant vectors: the background ``'ramp'`` and the illumination ``'grid'``."""
+    key = (kind, n)
+    arr = _SIZE_CACHE.get(key)
+    if arr is None:
+        if kind == 'ramp':
+            arr = np.linspace(0, 1, n, dtype=np.float32)[:, None, None]
+        else:
+            arr = np.linspace(-1, 1, n, dtype=np.float32)
+        arr.setflags(write=False)
+        arr = _SIZE_CACHE[key] = arr
+    return arr
 
 
 _BEZ_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -186,6 +215,13 @@ def _bez(p0, p1, p2, n: int = 8) -> np.ndarray:
     p2 = np.asarray(p2, float)
     ctrl = 2 * np.asarray(p1, float) - 0.5 * (p0 + p2)
     return w[0] * p0 + w[1] * ctrl + w[2] * p2
+
+
+def _clip_u8(x: np.ndarray) -> np.ndarray:
+    """``np.clip(x, 0, 255).astype(np.uint8)`` in place (same values, fewer temporaries)."""
+    np.maximum(x, 0, out=x)
+    np.minimum(x, 255, out=x)
+    return x.astype(np.uint8)
 
 
 def _ellipse_pts(cx, cy, rx, ry, n=24, a0=0.0, a1=2 * math.pi) -> np.ndarray:
@@ -211,6 +247,7 @@ class FaceRenderer:
         if size < 16:
             raise ValueError(f'SynthFER image size must be >= 16, got {size}')
         self.size = int(size)
+        self._queue: list | None = None  # primitives of the face being drawn (see ``_flush``)
 
     # ---------------------------------------------------------------- geometry
     def _matrix(self, pose: Pose) -> np.ndarray:
@@ -248,14 +285,80 @@ class FaceRenderer:
     def _fix(px: np.ndarray) -> np.ndarray:
         return np.round(px * _ONE).astype(np.int32)
 
+    def _fixed_px(self, pts, depth=None) -> np.ndarray:
+        """``_fix(_to_px(pts, pose, depth))`` for the cached pose with fewer temporaries.
+
+        The arithmetic (matrix product, depth shift, scaling, round-half-even) is the same as
+        :meth:`_to_px` followed by :meth:`_fix`, so the pixels are bit-identical.
+        """
+        if type(pts) is not np.ndarray or pts.dtype != np.float64 or pts.ndim != 2:
+            pts = np.asarray(pts, float).reshape(-1, 2)
+        out = pts @ self._A
+        out += self._b
+        if depth is None:
+            x = pts[:, 0]
+            d = 1 - x * x
+            np.maximum(d, 0, out=d)
+            np.sqrt(d, out=d)
+            d *= 0.45
+            out += d[:, None] * self._D
+        elif depth:
+            out += depth * self._D
+        out *= _ONE
+        np.rint(out, out=out)
+        return out.astype(np.int32)
+
     def _poly(self, img, pts, pose, color, depth=None) -> None:
-        cv2.fillPoly(img, [self._fix(self._to_px(pts, pose, depth))], color, _AA, _SHIFT)
+        """Filled anti-aliased polygon (queued while :meth:`render` batches the transforms)."""
+        if self._queue is not None:
+            self._queue.append((np.asarray(pts, float).reshape(-1, 2), depth, color, 0))
+        else:
+            cv2.fillPoly(img, [self._fixed_px(pts, depth)], color, _AA, _SHIFT)
 
     def _line(self, img, pts, pose, color, width: float, depth=None) -> None:
         """Anti-aliased polyline of canonical width ``width`` (at least 1 px)."""
-        px = self._to_px(pts, pose, depth)
-        w = width * self.size * 0.34 * pose.scale
-        cv2.polylines(img, [self._fix(px)], False, color, max(1, int(round(w))), _AA, _SHIFT)
+        w = max(1, int(round(width * self.size * 0.34 * pose.scale)))
+        if self._queue is not None:
+            self._queue.append((np.asarray(pts, float).reshape(-1, 2), depth, color, w))
+        else:
+            cv2.polylines(img, [self._fixed_px(pts, depth)], False, color, w, _AA, _SHIFT)
+
+    def _flush(self, img: np.ndarray) -> None:
+        """Draw the queued primitives in order with one batched canonical -> pixel transform.
+
+        Row ``i`` of ``P @ A`` does not depend on the other rows, and the depth term and the
+        fixed-point rounding are applied element-wise exactly as in :meth:`_fixed_px`, so the
+        batched result is bit-identical to transforming every primitive on its own.
+        """
+        queue, self._queue = self._queue, None
+        if not queue:
+            return
+        pts = np.concatenate([q[0] for q in queue])
+        ends = np.cumsum([len(q[0]) for q in queue]).tolist()
+        x = pts[:, 0]
+        depth = 1 - x * x
+        np.maximum(depth, 0, out=depth)
+        np.sqrt(depth, out=depth)
+        depth *= 0.45  # the default depth of a point on the face (``depth=None``)
+        start = 0
+        for (_, d, _, _), end in zip(queue, ends):
+            if d is not None:
+                depth[start:end] = d
+            start = end
+        out = pts @ self._A
+        out += self._b
+        out += depth[:, None] * self._D
+        out *= _ONE
+        np.rint(out, out=out)
+        fixed = out.astype(np.int32)
+        start = 0
+        for (_, _, color, width), end in zip(queue, ends):
+            seg = fixed[start:end]
+            if width:
+                cv2.polylines(img, [seg], False, color, width, _AA, _SHIFT)
+            else:
+                cv2.fillPoly(img, [seg], color, _AA, _SHIFT)
+            start = end
 
     def au_region_mask(self, au: int, pose: Pose, side: str | None = None, margin_px: int = 2) -> np.ndarray:
         """``(H, W)`` bool mask of the pixels a change of ``au`` may touch under ``pose``.
@@ -342,6 +445,16 @@ class FaceRenderer:
         n = self.size
         img = np.empty((n, n, 3), np.uint8)
         self._background(img, scene)
+        self._queue = []
+        try:
+            self._draw_face(img, idn, pose, au_l, au_r, scene)
+            self._flush(img)
+        finally:
+            self._queue = None
+        return self._post(img, scene)
+
+    def _draw_face(self, img, idn: Identity, pose: Pose, au_l: np.ndarray, au_r: np.ndarray, scene: Scene) -> None:
+        """Queue every primitive of the face, its accessories and the occluder, back to front."""
         mid = (au_l + au_r) / 2
 
         def a(au, sx):  # intensity of ``au`` on image side sx (-1 = subject's right, +1 = left)
@@ -367,11 +480,10 @@ class FaceRenderer:
                 img, _ellipse_pts(sx * fw * 0.98, -0.05, 0.13, 0.24, 12), pose, _blend(skin, 0.08), 0.0
             )
         # face contour (superellipse lower half; AU26 lowers the jaw)
-        t = np.linspace(0, 2 * math.pi, 44, endpoint=False)
-        c, s = np.cos(t), np.sin(t)
+        s = _CONTOUR_S
         e = np.where(s > 0, 2.0 / idn.jaw, 1.0)
-        fx = fw * np.sign(c) * np.abs(c) ** e
-        fy = fh * np.sign(s) * np.abs(s) ** e
+        fx = fw * _CONTOUR_SIGN_C * _CONTOUR_ABS_C**e
+        fy = fh * _CONTOUR_SIGN_S * _CONTOUR_ABS_S**e
         fy = np.where(fy > 0.35, fy + jaw_drop * (fy - 0.35) / (fh - 0.35), fy)
         face = np.stack([fx, fy], 1)
         self._poly(img, face, pose, skin, depth=0.0)
@@ -406,11 +518,10 @@ class FaceRenderer:
                              [0.36 * idn.eye_spacing - 0.23, -0.13]], pose, gc, 0.02)  # fmt: skip
         if scene.occluder is not None:
             self._occluder(img, idn, pose, scene.occluder)
-        return self._post(img, scene)
 
     def _background(self, img: np.ndarray, scene: Scene) -> None:
         n = self.size
-        ramp = np.linspace(0, 1, n, dtype=np.float32)[:, None, None]
+        ramp = _size_const('ramp', n)
         c1 = np.asarray(scene.bg_color, np.float32)
         c2 = np.asarray(scene.bg_color2, np.float32)
         img[:] = (c1 * (1 - ramp) + c2 * ramp).astype(np.uint8)
@@ -477,7 +588,7 @@ class FaceRenderer:
             midp = np.array([sx * 0.36, -0.47 + b - 0.06 * k1 - 0.11 * k2 + 0.08 * k4])
             outer = np.array([sx * 0.6, -0.42 + b - 0.18 * k2 + 0.08 * k4])
             c = _bez(inner, midp, outer, 7)
-            th = idn.brow_thickness * np.linspace(1.0, 0.5, 7)[:, None]
+            th = idn.brow_thickness * _BROW_TAPER
             self._poly(
                 img, np.concatenate([c - [0, 1] * th / 2, (c + [0, 1] * th / 2)[::-1]]), pose, idn.brow_color
             )
@@ -616,15 +727,21 @@ class FaceRenderer:
         if scene.illumination is not None:
             ang, strength, gain = scene.illumination
             n = self.size
-            g = np.linspace(-1, 1, n, dtype=np.float32)
+            g = _size_const('grid', n)
             field_ = math.cos(ang) * g[None, :] + math.sin(ang) * g[:, None]
-            mul = (gain * (1 + strength * field_))[:, :, None]
-            img = np.clip(img.astype(np.float32) * mul, 0, 255).astype(np.uint8)
+            field_ *= strength
+            field_ += 1
+            field_ *= gain
+            out = img.astype(np.float32)
+            out *= field_[:, :, None]
+            img = _clip_u8(out)
         if scene.blur_sigma > 0:
             img = cv2.GaussianBlur(img, (0, 0), scene.blur_sigma)
         if scene.noise_std > 0:
             noise = np.random.default_rng(scene.noise_seed).normal(0, scene.noise_std, img.shape[:2] + (1,))
-            img = np.clip(img.astype(np.float32) + noise.astype(np.float32), 0, 255).astype(np.uint8)
+            out = img.astype(np.float32)
+            out += noise.astype(np.float32)
+            img = _clip_u8(out)
         if scene.gray:
             img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         if scene.jpeg_quality > 0:
