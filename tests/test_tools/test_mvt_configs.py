@@ -50,6 +50,7 @@ def test_paper_settings(ds):
     assert s1.optim_wrapper.generator.optimizer.type == 'AdamW'
     assert s2.model.type == 'MVT' and s2.model.backbone.arch == 'deit_small_patch16_224'
     assert s2.model.mgn_checkpoint == f'work_dirs/mgn_deit-s_{ds}/epoch_10.pth'
+    assert s2.model.stage2_mask == 'complement'  # paper Sec. 3.2: keep M_p in stage 2
     assert s2.optim_wrapper.optimizer.type == 'AdamW' and s2.optim_wrapper.optimizer.lr == pytest.approx(lr)
     if nc is not None:
         assert s2.model.head.num_classes == nc and s1.model.discriminator.head.num_classes == nc
@@ -119,9 +120,12 @@ def test_two_stages_through_train_py_and_visualize(tmp_path):
     assert osp.isfile(osp.join(s2_dir, 'epoch_1.pth'))
 
     imgs = sorted(glob.glob(osp.join(root, 'basic/Image/aligned/test_*.jpg')))[:2]
-    for cfg, ckpt, name in ((cfg1, ckpt1, 'v1'), (cfg2, osp.join(s2_dir, 'epoch_1.pth'), 'v2')):
+    ckpt2 = osp.join(s2_dir, 'epoch_1.pth')
+    masks = {}
+    for cfg, ckpt, name, extra in ((cfg1, ckpt1, 'v1', []), (cfg2, ckpt2, 'v2', []),
+                                   (cfg2, ckpt2, 'v2same', ['--stage2-mask', 'same'])):  # fmt: skip
         out_dir = str(tmp_path / name)
-        written = visualize([cfg, ckpt, '--images', *imgs, '--out-dir', out_dir, '--cfg-options',
+        written = visualize([cfg, ckpt, '--images', *imgs, '--out-dir', out_dir, *extra, '--cfg-options',
                              *tiny_options(root, 1 if cfg == cfg1 else 2)[4:], f'model.mgn_checkpoint={ckpt1}'])  # fmt: skip
         assert len(written) == 3
         row = cv2.imread(written[0])
@@ -130,6 +134,10 @@ def test_two_stages_through_train_py_and_visualize(tmp_path):
         # panel 3 = panel 1 * panel 2 / 255 (masked image)
         img, mask, masked = row[:, :32].astype(float), row[:, 32:64].astype(float), row[:, 64:].astype(float)
         assert abs(img * mask / 255.0 - masked).max() <= 2.0
+        masks[name] = mask
+    # stage 1 shows 1 - M_p; the MVT config (default stage2_mask='complement') shows M_p of the same generator
+    assert abs(masks['v1'] + masks['v2'] - 255.0).max() <= 1.0
+    assert abs(masks['v1'] - masks['v2same']).max() <= 1.0
 
 
 def test_stage1_names_missing_deit_weights(tmp_path):
@@ -176,3 +184,4 @@ def test_cpu_evidence_configs_build_and_hand_off(tmp_path):
     x = torch.randn(2, 3, 48, 48)
     assert mgn(x).shape == (2, 36)  # 6 x 6 patches of 8 px
     assert model(x, mode='tensor').shape == (2, 7)
+    assert model.stage2_mask == 'complement'

@@ -1,9 +1,16 @@
 """Scaled-down DAN ablations on SynthFER (analogues of the paper's Tables 1-2, Fig. 5, head diversity).
 
-Usage::
+Usage (the setting of docs/dan.md's Results, 16 runs, ~25 min of one contended core)::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/dan_sweeps.py --out work_dirs/dan_sweeps \
-        [--seeds 0 1] [--num-train 1500] [--epochs 6] [--img-size 48] [--studies table1 table2 fig5]
+    OMP_NUM_THREADS=1 python tools/analysis_tools/dan_sweeps.py --out work_dirs/dan_sweeps_lab48 \
+        --preset lab --img-size 48 --num-train 1200 --num-test 400 --stages 3 --epochs 8 \
+        --batch-size 32 --lr 1e-3 --optim adamw --seeds 0 1
+
+Data options: ``--preset`` (SynthFER domain preset), ``--clutter`` / ``--occlusion``
+(override the preset's background-clutter / occluder rates), ``--img-size``,
+``--num-train`` / ``--num-test``, ``--data-seed`` (rendering seed; the data are
+the same for every run and training seed). ``--variants`` runs a subset
+(e.g. ``--variants dan`` to calibrate a setting).
 
 Every run builds a ``FERClassifier`` from a config dict (ResNet-18 trunk cut
 after ``--stages`` stages, ``MultiHeadCrossAttention``, ``AttentionFusionHead``)
@@ -90,8 +97,22 @@ def model_cfg(variant: str, stages: int, num_classes: int) -> dict:
     )
 
 
-def load_split(split: str, n: int, img_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-    ds = DATASETS.build(dict(type='SynthFER', split=split, num_samples=n, img_size=img_size, seed=seed))
+def domain_cfg(preset: str, clutter: float | None = None, occlusion: float | None = None) -> str | dict:
+    """SynthFER ``domain`` argument: a preset name, or the preset with clutter / occluder rates overridden."""
+    nuisance = {}
+    if clutter is not None:
+        nuisance['clutter_prob'] = clutter
+    if occlusion is not None:
+        nuisance['occlusion'] = dict(prob=occlusion)
+    return dict(preset=preset, nuisance=nuisance) if nuisance else preset
+
+
+def load_split(
+    split: str, n: int, img_size: int, seed: int = 0, domain: str | dict = 'default'
+) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    ds = DATASETS.build(
+        dict(type='SynthFER', split=split, num_samples=n, img_size=img_size, seed=seed, domain=domain)
+    )
     imgs = np.stack([ds.get_data_info(i)['img'] for i in range(len(ds))])  # (N, H, W, 3) BGR uint8
     labels = torch.as_tensor(np.asarray(ds.get_gt_labels()), dtype=torch.long)
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), labels, ds.metainfo['classes']
@@ -161,8 +182,8 @@ def train_one(variant, seed, data, args) -> dict:
 
 def summarise(results: list[dict]) -> str:
     lines = [
-        '| study | variant | seeds | accuracy (%) | mean class acc. (%) | head overlap |',
-        '|---|---|---|---|---|---|',
+        '| study | variant | seeds | accuracy (%) | per seed | mean class acc. (%) | head overlap | train s |',
+        '|---|---|---|---|---|---|---|---|',
     ]
     for study, variants in STUDIES.items():
         for v in variants:
@@ -173,10 +194,13 @@ def summarise(results: list[dict]) -> str:
             mca = np.array([r['mean_class_accuracy'] for r in rs])
             ov = [r['head_overlap'] for r in rs if r['head_overlap'] is not None]
             ov_s = f'{np.mean(ov):.3f} ± {np.std(ov):.3f}' if ov else 'n/a'
+            rs = sorted(rs, key=lambda r: r['seed'])
             seeds = ','.join(str(r['seed']) for r in rs)
+            per_seed = ', '.join(f'{r["accuracy"]:.2f}' for r in rs)
+            secs = np.mean([r['train_seconds'] for r in rs])
             lines.append(
-                f'| {study} | {v} | {seeds} | {acc.mean():.2f} ± {acc.std():.2f} | '
-                f'{mca.mean():.2f} ± {mca.std():.2f} | {ov_s} |'
+                f'| {study} | {v} | {seeds} | {acc.mean():.2f} ± {acc.std():.2f} | {per_seed} | '
+                f'{mca.mean():.2f} ± {mca.std():.2f} | {ov_s} | {secs:.0f} |'
             )
     return '\n'.join(lines) + '\n'
 
@@ -236,6 +260,19 @@ def main(argv=None) -> list[dict]:
     parser.add_argument('--out', default='work_dirs/dan_sweeps')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--studies', nargs='+', default=list(STUDIES), choices=list(STUDIES))
+    parser.add_argument(
+        '--variants', nargs='+', default=None, help='run only these variants (overrides --studies)'
+    )
+    parser.add_argument(
+        '--preset', default='default', help="SynthFER domain preset ('default', 'lab', 'wild', ...)"
+    )
+    parser.add_argument(
+        '--clutter', type=float, default=None, help='override the preset background clutter rate'
+    )
+    parser.add_argument('--occlusion', type=float, default=None, help='override the preset occluder rate')
+    parser.add_argument(
+        '--data-seed', type=int, default=0, help='SynthFER rendering seed (same data for all runs)'
+    )
     parser.add_argument('--num-train', type=int, default=1500)
     parser.add_argument('--num-test', type=int, default=700)
     parser.add_argument('--img-size', type=int, default=48)
@@ -251,12 +288,16 @@ def main(argv=None) -> list[dict]:
     os.makedirs(args.out, exist_ok=True)
     res_path = osp.join(args.out, 'results.json')
     results = json.load(open(res_path)) if osp.isfile(res_path) else []
-    settings = {k: v for k, v in vars(args).items() if k not in ('out', 'seeds', 'studies', 'threads')}
+    skip = ('out', 'seeds', 'studies', 'variants', 'threads')
+    settings = {k: v for k, v in vars(args).items() if k not in skip}
     results = [r for r in results if r.get('settings') == settings]
-    imgs, labels, classes = load_split('train', args.num_train, args.img_size)
-    test_imgs, test_labels, _ = load_split('test', args.num_test, args.img_size)
+    domain = domain_cfg(args.preset, args.clutter, args.occlusion)
+    t0 = time.time()
+    imgs, labels, classes = load_split('train', args.num_train, args.img_size, args.data_seed, domain)
+    test_imgs, test_labels, _ = load_split('test', args.num_test, args.img_size, args.data_seed, domain)
+    print(f'rendered SynthFER {domain!r} at {args.img_size} px in {time.time() - t0:.1f} s', flush=True)
     data = (imgs, labels, test_imgs, test_labels, classes)
-    variants = list(dict.fromkeys(v for s in args.studies for v in STUDIES[s]))
+    variants = args.variants or list(dict.fromkeys(v for s in args.studies for v in STUDIES[s]))
     for seed in args.seeds:
         for v in variants:
             if any(r['variant'] == v and r['seed'] == seed for r in results):
@@ -267,7 +308,8 @@ def main(argv=None) -> list[dict]:
             print(
                 json.dumps(
                     {k: r[k] for k in ('variant', 'seed', 'accuracy', 'head_overlap', 'train_seconds')}
-                )
+                ),
+                flush=True,
             )
             with open(res_path, 'w') as f:
                 json.dump(results, f, indent=1)

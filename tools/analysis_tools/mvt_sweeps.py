@@ -2,6 +2,8 @@
 
     python tools/analysis_tools/mvt_sweeps.py --seeds 0 1 --out work_dirs/mvt_sweeps
     python tools/analysis_tools/mvt_sweeps.py --quick            # smoke run (minutes), not evidence
+    # stage-2 mask polarity (reuses the stage-1 checkpoints and the 'same' runs of the first command)
+    python tools/analysis_tools/mvt_sweeps.py --seeds 0 1 --tables 3 1 --stage2-mask same complement
 
 The defaults are exactly the setting reported in docs/mvt.md#results. It is a
 SCALE-DOWN, not the paper's DeiT-S / 224 px setting:
@@ -20,7 +22,12 @@ SCALE-DOWN, not the paper's DeiT-S / 224 px setting:
 * Stage 2 (``configs/mvt/mvt_r18-48px-cpu_synthfer.py``): the frozen generator
   masks the images; the classifier is a from-scratch ResNet-18 cut after stage 3
   (not a ViT), ``epochs`` epochs; relabeling (delta = 0.2) from epoch
-  ``relabel_start`` (0-based).
+  ``relabel_start`` (0-based). ``--stage2-mask`` sets ``MVT.stage2_mask`` of the
+  runs with MGN: ``same`` (``I * (1 - M_p)``, as in stage 1; the tool's default,
+  because Tables 1-3 in docs/mvt.md were measured with it) and/or ``complement``
+  (``I * M_p``, paper Sec. 3.2; MVT's own default). Several values run each
+  polarity on the same stage-1 checkpoints and add a paired "stage-2 mask
+  polarity" table.
 
 Runs per seed (all on the same noisy training set, evaluated on the clean test split):
 
@@ -77,6 +84,14 @@ def parse_args(argv=None):
     p.add_argument('--gamma', type=float, default=0.9, help='ExponentialLR decay per epoch')
     p.add_argument('--threads', type=int, default=1, help='torch threads of this process')
     p.add_argument(
+        '--stage2-mask',
+        nargs='+',
+        default=['same'],
+        choices=['same', 'complement'],
+        help="MVT.stage2_mask of the runs with MGN: 'same' = I*(1-M_p) (reported Tables 1-3), "
+        "'complement' = I*M_p (paper Sec. 3.2)",
+    )
+    p.add_argument(
         '--quick', action='store_true', help='smoke run: 400 train / 200 test, 2+3 epochs (not evidence)'
     )
     a = p.parse_args(argv)
@@ -122,8 +137,14 @@ def train(config: str, work: str, opts: list[str]):
     return runner
 
 
-def run_path(a, seed: int, m: float, f: str | None) -> str:
-    return osp.join(a.out, 'runs', f'mvt_m{m:.2f}_f{f or "none"}_s{seed}.json')
+def run_name(seed: int, m: float, f: str | None, polarity: str = 'same') -> str:
+    """Runs with ``stage2_mask='same'`` (and all runs without MGN) keep the original names."""
+    pol = f'_p{polarity}' if m and polarity != 'same' else ''
+    return f'mvt_m{m:.2f}_f{f or "none"}{pol}_s{seed}'
+
+
+def run_path(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> str:
+    return osp.join(a.out, 'runs', run_name(seed, m, f, polarity) + '.json')
 
 
 def baseline_checkpoint(a, seed: int) -> str:
@@ -160,18 +181,21 @@ def stage1(a, m: float, seed: int) -> str:
     return ckpt
 
 
-def stage2(a, seed: int, m: float, f: str | None) -> dict:
-    """One stage-2 run (MGN with ratio ``m`` if ``m > 0``; relabeling with ``f`` if given)."""
+def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dict:
+    """One stage-2 run (MGN with ratio ``m`` and ``stage2_mask=polarity`` if ``m > 0``; relabeling with ``f`` if given)."""
     from ferlab.engine.hooks import RelabelHook, unwrap_dataset
 
-    name = f'mvt_m{m:.2f}_f{f or "none"}_s{seed}'
+    name = run_name(seed, m, f, polarity)
     work = osp.join(a.out, name)
     opts = data_options(a, seed) + [f'train_cfg.max_epochs={a.epochs}', f'train_cfg.val_interval={a.epochs}',
                                     f'optim_wrapper.optimizer.lr={a.lr}']  # fmt: skip
     mgn_stats = {}
     if m:
         ckpt = stage1(a, m, seed)
-        opts += generator_options('model.mgn', a) + [f'model.mgn_checkpoint={ckpt}']
+        opts += generator_options('model.mgn', a) + [
+            f'model.mgn_checkpoint={ckpt}',
+            f'model.stage2_mask={polarity}',
+        ]
         mgn_stats = json.load(open(osp.join(osp.dirname(ckpt), 'mgn_stats.json')))
     else:
         opts += ['model.mgn=None', 'model.mgn_checkpoint=None']
@@ -182,7 +206,7 @@ def stage2(a, seed: int, m: float, f: str | None) -> dict:
     t0 = time.time()
     runner = train(STAGE2, work, opts)
     metrics = runner.test()
-    rec = dict(name=name, seed=seed, m=m, f=f, acc=float(metrics['accuracy']),
+    rec = dict(name=name, seed=seed, m=m, f=f, stage2_mask=polarity if m else None, acc=float(metrics['accuracy']),
                mean_class_acc=float(metrics.get('mean_class_accuracy', float('nan'))), seconds=time.time() - t0)  # fmt: skip
     hook = next(h for h in runner.hooks if isinstance(h, RelabelHook))
     ds = unwrap_dataset(runner.train_dataloader.dataset)
@@ -209,8 +233,16 @@ def summarise(results: list[dict], a) -> str:
         v = np.array([r[key] for r in rows], float)
         return f'{v.mean():{fmt}} ± {v.std():{fmt}}' if len(v) > 1 else f'{v.mean():{fmt}}'
 
-    def pick(m, f):
-        return [r for r in results if abs(r['m'] - m) < 1e-9 and r['f'] == f]
+    def pick(m, f, polarity='same'):
+        return [
+            r
+            for r in results
+            if abs(r['m'] - m) < 1e-9 and r['f'] == f and (not m or r['stage2_mask'] == polarity)
+        ]
+
+    polarities = [p for p in a.stage2_mask if any(r['m'] and r['stage2_mask'] == p for r in results)] or [
+        'same'
+    ]
 
     base = {r['seed']: r['acc'] for r in pick(0.0, None)}
 
@@ -225,17 +257,19 @@ def summarise(results: list[dict], a) -> str:
            f'ResNet-18/3-stage D, {a.epochs_mgn} epochs. Stage 2: ResNet-18 (3 stages), {a.epochs} epochs, '
            f'lr {a.lr}, relabel from epoch {a.relabel_start}. Seeds {seeds}; accuracy (%) on the clean test '
            f'split, mean ± std over seeds (ddof 0: half the spread for 2 seeds); Δ = paired difference to the same seed\'s baseline.', '']  # fmt: skip
-    out += ['Table 1 (mask ratio m, no relabeling)', '',
-            '| m | accuracy | Δ vs baseline (per seed) | realised mask area | patches with M_p > 0.5 | D acc. (gen. masks) |',
-            '|---|---|---|---|---|---|']  # fmt: skip
-    for m in (0.0,) + M_RATIOS:
-        rows = pick(m, None)
-        if rows:
-            area = stat(rows, 'mgn_mask_area', '.3f') if m else '-'
-            hard = stat(rows, 'mgn_mask_area_hard', '.3f') if m else '-'
-            dacc = stat(rows, 'mgn_acc_d_gen', '.2f') if m else '-'
-            out.append(f'| {m:.2f} | {stat(rows)} | {delta(rows)} | {area} | {hard} | {dacc} |')
-    out += ['', 'Table 2 (relabel function f, no MGN)', '',
+    for pol in polarities:
+        out += [f'Table 1 (mask ratio m, no relabeling; stage-2 mask {pol})', '',
+                '| m | accuracy | Δ vs baseline (per seed) | realised mask area | patches with M_p > 0.5 | D acc. (gen. masks) |',
+                '|---|---|---|---|---|---|']  # fmt: skip
+        for m in (0.0,) + M_RATIOS:
+            rows = pick(m, None, pol)
+            if rows:
+                area = stat(rows, 'mgn_mask_area', '.3f') if m else '-'
+                hard = stat(rows, 'mgn_mask_area_hard', '.3f') if m else '-'
+                dacc = stat(rows, 'mgn_acc_d_gen', '.2f') if m else '-'
+                out.append(f'| {m:.2f} | {stat(rows)} | {delta(rows)} | {area} | {hard} | {dacc} |')
+        out.append('')
+    out += ['Table 2 (relabel function f, no MGN)', '',
             '| f | accuracy | Δ vs baseline (per seed) | relabel events | events to the clean label | wrong labels before → after | fixed / broken |',
             '|---|---|---|---|---|---|---|']  # fmt: skip
     for f in (None,) + F_KINDS:
@@ -244,12 +278,27 @@ def summarise(results: list[dict], a) -> str:
             out.append(f'| {f or "none"} | {stat(rows)} | {delta(rows)} | {stat(rows, "relabel_events", ".1f")} | '
                        f'{stat(rows, "relabel_correct", ".1f")} | {stat(rows, "wrong_before", ".0f")} → '
                        f'{stat(rows, "wrong_after", ".1f")} | {stat(rows, "fixed", ".1f")} / {stat(rows, "broken", ".1f")} |')  # fmt: skip
-    out += ['', 'Table 3 (components; MGN m = 0.15, relabel f = sigmoid)', '',
-            '| MGN | relabel | accuracy | Δ vs baseline (per seed) |', '|---|---|---|---|']  # fmt: skip
-    for m, f in ((0.0, None), (0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')):
-        rows = pick(m, f)
-        if rows:
-            out.append(f'| {"✓" if m else "✗"} | {"✓" if f else "✗"} | {stat(rows)} | {delta(rows)} |')
+    for pol in polarities:
+        out += ['', f'Table 3 (components; MGN m = 0.15, relabel f = sigmoid; stage-2 mask {pol})', '',
+                '| MGN | relabel | accuracy | Δ vs baseline (per seed) |', '|---|---|---|---|']  # fmt: skip
+        for m, f in ((0.0, None), (0.15, None), (0.0, 'sigmoid'), (0.15, 'sigmoid')):
+            rows = pick(m, f, pol)
+            if rows:
+                out.append(f'| {"✓" if m else "✗"} | {"✓" if f else "✗"} | {stat(rows)} | {delta(rows)} |')
+    if len(polarities) > 1:
+        out += ['', 'Stage-2 mask polarity (same stage-1 checkpoints; Δ = complement − same, paired by seed)', '',
+                '| m | relabel f | same: I⊙(1−M_p) | complement: I⊙M_p | Δ complement − same (per seed) | '
+                'complement Δ vs baseline (per seed) |', '|---|---|---|---|---|---|']  # fmt: skip
+        for m, f in [(m, None) for m in M_RATIOS] + [(0.15, 'sigmoid')]:
+            same = {r['seed']: r for r in pick(m, f, 'same')}
+            comp = {r['seed']: r for r in pick(m, f, 'complement')}
+            seeds_both = sorted(set(same) & set(comp))
+            if not seeds_both:
+                continue
+            d = [comp[s]['acc'] - same[s]['acc'] for s in seeds_both]
+            rows_s, rows_c = [same[s] for s in seeds_both], [comp[s] for s in seeds_both]
+            out.append(f'| {m:.2f} | {f or "none"} | {stat(rows_s)} | {stat(rows_c)} | '
+                       f'{np.mean(d):+.1f} ({", ".join(f"{v:+.1f}" for v in d)}) | {delta(rows_c)} |')  # fmt: skip
     secs = [r['seconds'] for r in results]
     if secs:
         out += [
@@ -285,15 +334,24 @@ def main(argv=None):
     plan = plan_runs(a.tables)
     for seed in a.seeds:
         for m, f in plan:
-            path = run_path(a, seed, m, f)
-            if osp.isfile(path):
-                continue
-            rec = stage2(a, seed, m, f)
-            print(json.dumps(rec), flush=True)
-            json.dump(rec, open(path, 'w'), indent=1)
+            for pol in a.stage2_mask if m else ['same']:
+                path = run_path(a, seed, m, f, pol)
+                if osp.isfile(path):
+                    continue
+                rec = stage2(a, seed, m, f, pol)
+                print(json.dumps(rec), flush=True)
+                json.dump(rec, open(path, 'w'), indent=1)
     results = [json.load(open(p)) for p in sorted(glob.glob(osp.join(runs_dir, '*.json')))]
+    for r in results:  # runs written before the option existed used I*(1-M_p)
+        r.setdefault('stage2_mask', 'same' if r['m'] else None)
     wanted = {(m, f) for m, f in plan}
-    results = [r for r in results if r['seed'] in a.seeds and (r['m'], r['f']) in wanted]
+    results = [
+        r
+        for r in results
+        if r['seed'] in a.seeds
+        and (r['m'], r['f']) in wanted
+        and (not r['m'] or r['stage2_mask'] in a.stage2_mask)
+    ]
     json.dump(results, open(osp.join(a.out, 'results.json'), 'w'), indent=1)
     table = summarise(results, a)
     open(osp.join(a.out, 'tables.md'), 'w').write(table)

@@ -5,8 +5,13 @@
 CONFIG is a stage-1 (``MGN``) or stage-2 (``MVT``) config and CHECKPOINT the
 matching checkpoint (its ``generator.*`` or ``mgn.*`` weights are used). Each
 image gets ``<out-dir>/<stem>_mask.png`` (three panels side by side: the
-resized input, the keep-mask ``M_f = 1 - M_p`` in grey levels (white = kept),
-the masked image ``I ⊙ M_f``) and all rows are stacked into ``<out-dir>/masks.png``.
+resized input, the keep-mask in grey levels (white = kept), the masked image)
+and all rows are stacked into ``<out-dir>/masks.png``.
+
+Which keep-mask is shown: for an MGN config the stage-1 one, ``1 - M_p`` (what
+G hides from D); for an MVT config the stage-2 input, i.e. the config's
+``model.stage2_mask`` (default ``'complement'``: keep ``M_p``, paper Sec. 3.2;
+``'same'``: keep ``1 - M_p``). ``--stage2-mask`` overrides either.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 
-from ferlab.models.mvt import generator_state_dict  # noqa: E402
+from ferlab.models.mvt import STAGE2_MASKS, generator_state_dict, stage2_keep_mask  # noqa: E402
 from ferlab.registry import MODELS, TRANSFORMS  # noqa: E402
 from ferlab.utils import load_state_dict_file, register_all_modules  # noqa: E402
 
@@ -36,6 +41,13 @@ def parse_args(argv=None):
     parser.add_argument('--images', nargs='+', required=True, help='image files')
     parser.add_argument('--out-dir', default='work_dirs/mvt_masks', help='where the PNGs go')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    parser.add_argument(
+        '--stage2-mask',
+        choices=STAGE2_MASKS,
+        default=None,
+        help="keep-mask to show: 'same' = 1 - M_p (stage 1), 'complement' = M_p (paper's stage 2); "
+        "default: 'same' for an MGN config, model.stage2_mask (default 'complement') for an MVT config",
+    )
     return parser.parse_args(argv)
 
 
@@ -53,6 +65,15 @@ def generator_cfg(cfg: Config) -> dict:
     return sub
 
 
+def shown_polarity(cfg: Config, override: str | None = None) -> str:
+    """``'same'`` (keep ``1 - M_p``) or ``'complement'`` (keep ``M_p``) for this config."""
+    if override is not None:
+        return override
+    if cfg.model.get('type') == 'MGN':
+        return 'same'
+    return cfg.model.get('stage2_mask', 'complement')
+
+
 def build_generator(cfg: Config, checkpoint: str):
     gen = MODELS.build(generator_cfg(cfg))
     if not osp.isfile(checkpoint):
@@ -65,7 +86,7 @@ def build_generator(cfg: Config, checkpoint: str):
 
 
 @torch.no_grad()
-def render(cfg: Config, generator, images: list[str]) -> list[np.ndarray]:
+def render(cfg: Config, generator, images: list[str], stage2_mask: str = 'same') -> list[np.ndarray]:
     """BGR uint8 rows ``(H, 3W, 3)``, one per image."""
     pipeline = Compose([TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
     preprocessor = MODELS.build(cfg.model.get('data_preprocessor') or dict(type='FERDataPreprocessor'))
@@ -75,7 +96,9 @@ def render(cfg: Config, generator, images: list[str]) -> list[np.ndarray]:
             raise FileNotFoundError(f'image {path!r} does not exist')
         packed = pipeline(dict(img_path=path))
         data = preprocessor(pseudo_collate([packed]), False)
-        keep = generator.keep_mask(generator(data['inputs']))[0, 0].numpy()  # (H, W) in [0, 1]
+        keep = stage2_keep_mask(generator, generator(data['inputs']), stage2_mask)[
+            0, 0
+        ].numpy()  # (H, W) in [0, 1]
         img = packed['inputs'].permute(1, 2, 0).numpy().astype(np.float32)  # BGR as loaded
         if img.shape[2] == 1:
             img = np.repeat(img, 3, axis=2)
@@ -92,7 +115,7 @@ def main(argv=None) -> list[str]:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     generator = build_generator(cfg, args.checkpoint)
-    rows = render(cfg, generator, args.images)
+    rows = render(cfg, generator, args.images, shown_polarity(cfg, args.stage2_mask))
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     for path, row in zip(args.images, rows):

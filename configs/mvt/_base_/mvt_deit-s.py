@@ -8,6 +8,8 @@ model = dict(
     mgn=dict(type='MaskGenerator', arch='deit_small_patch16_224', num_blocks=6, img_size=224),
     mgn_checkpoint=None,
     fill='black',
+    # stage 2 keeps M_p, the complement of the stage-1 mask 1 - M_p (paper Sec. 3.2); 'same' keeps 1 - M_p
+    stage2_mask='complement',
     backbone=dict(
         type='ViTBackbone',
         arch='deit_small_patch16_224',

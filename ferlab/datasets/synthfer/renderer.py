@@ -15,7 +15,8 @@ Each AU moves only the part it names (see :data:`AU_REGIONS`, canonical face
 coordinates where the face spans ``x in [-1, 1]``, ``y in [-1.25, 1.25]``,
 ``y`` downwards); :meth:`FaceRenderer.au_region_mask` maps a region to pixels
 for a given pose. All drawing happens directly at the target size with
-sub-pixel (``shift=4``) anti-aliased primitives, about 1 ms per 112 px image.
+sub-pixel (``shift=4``) anti-aliased primitives; the points of all primitives of a face are
+mapped to pixels with one batched transform (about 1-1.4 ms per 112 px image on one core).
 """
 
 from __future__ import annotations
@@ -241,12 +242,16 @@ class FaceRenderer:
 
     Args:
         size: Output side length in pixels (square image).
+        batch_transforms: Queue the primitives of a face and map all their points to pixels
+            with one matrix product (faster, bit-identical); ``False`` draws each primitive
+            as soon as it is built (the reference path the tests compare against).
     """
 
-    def __init__(self, size: int = 112):
+    def __init__(self, size: int = 112, batch_transforms: bool = True):
         if size < 16:
             raise ValueError(f'SynthFER image size must be >= 16, got {size}')
         self.size = int(size)
+        self.batch_transforms = bool(batch_transforms)
         self._queue: list | None = None  # primitives of the face being drawn (see ``_flush``)
 
     # ---------------------------------------------------------------- geometry
@@ -445,7 +450,7 @@ class FaceRenderer:
         n = self.size
         img = np.empty((n, n, 3), np.uint8)
         self._background(img, scene)
-        self._queue = []
+        self._queue = [] if self.batch_transforms else None
         try:
             self._draw_face(img, idn, pose, au_l, au_r, scene)
             self._flush(img)
@@ -453,7 +458,9 @@ class FaceRenderer:
             self._queue = None
         return self._post(img, scene)
 
-    def _draw_face(self, img, idn: Identity, pose: Pose, au_l: np.ndarray, au_r: np.ndarray, scene: Scene) -> None:
+    def _draw_face(
+        self, img, idn: Identity, pose: Pose, au_l: np.ndarray, au_r: np.ndarray, scene: Scene
+    ) -> None:
         """Queue every primitive of the face, its accessories and the occluder, back to front."""
         mid = (au_l + au_r) / 2
 

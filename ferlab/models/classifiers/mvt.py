@@ -10,7 +10,12 @@ import os.path as osp
 import torch
 import torch.nn.functional as F
 
-from ferlab.models.mvt.mask_generator import apply_keep_mask, generator_state_dict
+from ferlab.models.mvt.mask_generator import (
+    STAGE2_MASKS,
+    apply_keep_mask,
+    generator_state_dict,
+    stage2_keep_mask,
+)
 from ferlab.registry import MODELS
 from ferlab.structures import FERDataSample
 from ferlab.utils.checkpoint import load_state_dict_file
@@ -20,7 +25,23 @@ from .fer_classifier import FERClassifier
 
 @MODELS.register_module()
 class MVT(FERClassifier):
-    """Masked image ``I_M = I_in ⊙ (1 - M_p)`` → backbone → (neck) → head.
+    """Masked image → backbone → (neck) → head; the mask comes from a frozen stage-1 MGN.
+
+    ``stage2_mask`` chooses how the generator's patch mask ``M_p`` is applied here
+    (stage 1 is unaffected: there G and D always see ``I ⊙ (1 - M_p)``):
+
+    * ``'complement'`` (default, the paper): ``I_M = I_in ⊙ M_p``. In stage 1 G is
+      trained to make D's softmax uniform (Eq. 2-3) by hiding ``I ⊙ (1 - M_p)``, so
+      a high ``M_p`` marks a patch D needs: the mask "covers the crucial regions
+      for each face". Sec. 3.2 then says that at inference "we only need to exploit
+      the complement of the generated masks to effectively filter out the
+      backgrounds and interference, so as to preserve the crucial areas needed for
+      classification", i.e. stage 2 keeps the patches stage 1 hid and drops the rest.
+      With ``mean(M_p) ≈ m`` this keeps about ``m`` of the image.
+    * ``'same'``: ``I_M = I_in ⊙ (1 - M_p)``, the stage-1 masking reused (Sec. 3.1's
+      ``M_f = 1 - M_p`` read literally; ferlab's behaviour before the option existed).
+      It hides exactly the regions G found crucial, so the classifier never sees the
+      most expressive patches (docs/mvt.md#results: the eye/brow row).
 
     The paper's classifier is DeiT-S (``ViTBackbone``, CLS token → linear head).
     The masking only depends on the frozen generator, so ``backbone``/``neck``
@@ -45,6 +66,8 @@ class MVT(FERClassifier):
         mgn: :class:`MaskGenerator` config (same architecture as in stage 1) or ``None``.
         mgn_checkpoint: Stage-1 checkpoint path (required with ``mgn``).
         fill: ``'black'`` (paper Fig. 2) or ``'mean'``; see :func:`apply_keep_mask`.
+        stage2_mask: ``'complement'`` (keep ``M_p``, paper Sec. 3.2) or ``'same'``
+            (keep ``1 - M_p`` as in stage 1); see above. Ignored with ``mgn=None``.
 
     Shapes: inputs ``(B, 3, H, W)`` → masked inputs ``(B, 3, H, W)`` → logits ``(B, C)``.
     """
@@ -56,6 +79,7 @@ class MVT(FERClassifier):
         mgn: dict | None = None,
         mgn_checkpoint: str | None = None,
         fill: str = 'black',
+        stage2_mask: str = 'complement',
         neck: dict | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
@@ -72,6 +96,9 @@ class MVT(FERClassifier):
         if fill not in ('black', 'mean'):
             raise ValueError(f"fill must be 'black' or 'mean', got {fill!r}")
         self.fill = fill
+        if stage2_mask not in STAGE2_MASKS:
+            raise ValueError(f'stage2_mask must be one of {STAGE2_MASKS}, got {stage2_mask!r}')
+        self.stage2_mask = stage2_mask
         self.mgn_checkpoint = mgn_checkpoint
         self.last_train_batch: dict | None = None
         if mgn is None:
@@ -121,11 +148,11 @@ class MVT(FERClassifier):
         return self
 
     def mask_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``I_in`` → ``I_in ⊙ M_f`` with ``M_f = 1 - M_p`` from the frozen MGN; identity without MGN."""
+        """``I_in`` → ``I_in ⊙ M_p`` (``'complement'``) or ``I_in ⊙ (1 - M_p)`` (``'same'``); identity without MGN."""
         if self.mgn is None:
             return inputs
         with torch.no_grad():
-            keep = self.mgn.keep_mask(self.mgn(inputs))
+            keep = stage2_keep_mask(self.mgn, self.mgn(inputs), self.stage2_mask)
         dp = self.data_preprocessor
         return apply_keep_mask(inputs, keep, getattr(dp, 'mean', None), getattr(dp, 'std', None), self.fill)
 

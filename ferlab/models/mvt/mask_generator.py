@@ -78,6 +78,26 @@ def apply_keep_mask(
     return inputs * keep + (keep - 1.0) * mean / std
 
 
+STAGE2_MASKS = ('complement', 'same')
+
+
+def stage2_keep_mask(generator: MaskGenerator, mask_values: torch.Tensor, stage2_mask: str) -> torch.Tensor:
+    """The stage-2 keep-mask from the frozen generator's ``M_p`` ``(B, N)`` → ``(B, 1, H, W)``.
+
+    * ``'complement'`` (paper Sec. 3.2, inference): keep ``M_p`` itself, i.e. the
+      complement of the stage-1 mask ``M_f = 1 - M_p``. Stage 1 trains G to hide the
+      patches D needs (high ``M_p`` = crucial region), so stage 2 keeps exactly those
+      and drops background and interference: ``I ⊙ M_p``.
+    * ``'same'``: the stage-1 keep-mask ``1 - M_p`` (:meth:`MaskGenerator.keep_mask`),
+      i.e. ``I ⊙ (1 - M_p)``; hides the crucial regions from the classifier.
+    """
+    if stage2_mask == 'complement':
+        return patch_values_to_image(mask_values, generator.grid_size, generator.patch_size)
+    if stage2_mask == 'same':
+        return generator.keep_mask(mask_values)
+    raise ValueError(f'stage2_mask must be one of {STAGE2_MASKS}, got {stage2_mask!r}')
+
+
 def generator_state_dict(state: dict) -> dict:
     """The MGN generator's weights from a stage-1 (``generator.*``) or stage-2 (``mgn.*``) state dict.
 

@@ -136,9 +136,11 @@ def test_mvt_loads_frozen_mgn_from_checkpoint(tmp_path):
     assert model.backbone.vit.patch_embed.proj.weight.grad is not None
     assert model.last_train_batch['scores'].shape == (4, 4)
 
-    # the masked image is what the backbone sees: masked pixels are black
+    # the masked image is what the backbone sees: masked pixels are black; the default
+    # stage2_mask='complement' keeps M_p (paper Sec. 3.2), not the stage-1 keep-mask 1 - M_p
+    assert model.stage2_mask == 'complement'
     masked = model.mask_inputs(data['inputs'])
-    keep = model.mgn.keep_mask(model.mgn(data['inputs']))
+    keep = 1.0 - model.mgn.keep_mask(model.mgn(data['inputs']))
     mean = model.data_preprocessor.mean.view(1, 3, 1, 1)
     std = model.data_preprocessor.std.view(1, 3, 1, 1)
     torch.testing.assert_close(
@@ -149,6 +151,46 @@ def test_mvt_loads_frozen_mgn_from_checkpoint(tmp_path):
     full = model(data['inputs'], mode='predict')
     one = model(data['inputs'][1:2], mode='predict')
     torch.testing.assert_close(full[1].pred_score, one[0].pred_score, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('fill', ['black', 'mean'])
+def test_mvt_stage2_mask_polarity_on_a_known_patch(tmp_path, fill):
+    """M_p = 1 on patch 5 (row 1, col 1 of the 4x4 grid), 0 elsewhere: 'complement' keeps only that
+    patch (I * M_p), 'same' hides only that patch (I * (1 - M_p), as in stage 1)."""
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    atomic_save(dict(state_dict=MODELS.build(mgn_cfg()).state_dict()), ckpt)
+    data = None
+    mp = torch.zeros(4, 16)
+    mp[:, 5] = 1.0
+    patch = torch.zeros(32, 32, dtype=torch.bool)
+    patch[8:16, 8:16] = True
+    out = {}
+    for polarity in ('complement', 'same'):
+        model = MODELS.build(mvt_cfg(ckpt, stage2_mask=polarity, fill=fill)).eval()
+        model.mgn.forward = lambda x: mp[: x.shape[0]]  # the constructed generator output
+        data = data or model.data_preprocessor(batch(4), False)
+        x = data['inputs']
+        masked = model.mask_inputs(x)
+        mean = model.data_preprocessor.mean.view(1, 3, 1, 1)
+        std = model.data_preprocessor.std.view(1, 3, 1, 1)
+        # 'black': pixels (0-255) become 0; 'mean': normalised values become 0
+        pix = masked * std + mean if fill == 'black' else masked
+        ref = x * std + mean if fill == 'black' else x
+        kept = patch if polarity == 'complement' else ~patch
+        torch.testing.assert_close(pix[..., kept], ref[..., kept], atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(pix[..., ~kept], torch.zeros_like(pix[..., ~kept]), atol=1e-3, rtol=0)
+        out[polarity] = pix
+        # the backbone sees exactly this image
+        seen = []
+        model.backbone.register_forward_hook(lambda mod, args, o: seen.append(args[0]))
+        model(x, mode='tensor')
+        torch.testing.assert_close(seen[0], masked)
+    # the two polarities split the image: their pixel sum is the original image
+    ref = data['inputs'] * std + mean if fill == 'black' else data['inputs']
+    torch.testing.assert_close(out['complement'] + out['same'], ref, atol=1e-3, rtol=1e-4)
+    with pytest.raises(ValueError, match='stage2_mask'):
+        MODELS.build(mvt_cfg(ckpt, stage2_mask='inverse'))
 
 
 def test_mvt_checkpoint_errors(tmp_path):
