@@ -1,10 +1,12 @@
 """Scaled-down DAN ablations on SynthFER (analogues of the paper's Tables 1-2, Fig. 5, head diversity).
 
-Usage (the setting of docs/dan.md's Results, 16 runs, ~25 min of one contended core)::
+Usage (docs/dan.md's Results: 15 runs, ~20 min of training on one contended core)::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/dan_sweeps.py --out work_dirs/dan_sweeps_lab48 \
-        --preset lab --img-size 48 --num-train 1200 --num-test 400 --stages 3 --epochs 8 \
-        --batch-size 32 --lr 1e-3 --optim adamw --seeds 0 1
+    ARGS="--out work_dirs/dan_sweeps_lab48 --preset lab --img-size 48 --num-train 1200 \
+          --num-test 400 --stages 3 --epochs 8 --batch-size 32 --lr 1e-3 --optim adamw"
+    OMP_NUM_THREADS=1 python tools/analysis_tools/dan_sweeps.py $ARGS --seeds 0 --variants baseline
+    OMP_NUM_THREADS=1 python tools/analysis_tools/dan_sweeps.py $ARGS --seeds 0 1 \
+        --variants none center dan no_pt k1 k2 k8
 
 Data options: ``--preset`` (SynthFER domain preset), ``--clutter`` / ``--occlusion``
 (override the preset's background-clutter / occluder rates), ``--img-size``,
@@ -24,9 +26,11 @@ spatial attention maps on the test set. Results go to ``OUT/results.json``
 and a Markdown table ``OUT/results.md``; runs already in ``results.json`` are
 skipped, so an interrupted sweep resumes.
 
-Variants: ``baseline`` (trunk + GAP + linear, no MAN/AFN), ``none`` (CE + partition), ``center`` (+ center loss), ``dan``
-(+ affinity loss: the full model), ``no_pt`` (CE + affinity), ``k1``/``k2``/
-``k8`` (full model with k heads; ``dan`` is k = 4).
+Variants: ``baseline`` (trunk + GAP + linear, no MAN/AFN), ``none`` (CE +
+partition), ``center`` (+ center loss), ``dan`` (+ affinity loss: the full
+model), ``no_pt`` (CE + affinity), ``k1``/``k2``/``k8`` (full model with k
+heads; ``dan`` is k = 4). The affinity loss is averaged over the batch as in
+``configs/dan`` (``--affinity-reduction sum`` gives Eq. 2 as printed).
 """
 
 from __future__ import annotations
@@ -55,10 +59,15 @@ STUDIES = {
 }
 
 
-def variant_losses(name: str) -> tuple[int, dict | None, dict | None]:
-    """``(num_heads, partition_loss, feature_loss)`` of a variant."""
+def variant_losses(name: str, af_reduction: str = 'mean') -> tuple[int, dict | None, dict | None]:
+    """``(num_heads, partition_loss, feature_loss)`` of a variant.
+
+    ``af_reduction``: the affinity loss's batch reduction; ``'mean'`` (the
+    public code and ``configs/dan/_base_/dan_r18.py``) or ``'sum'`` (Eq. 2 as
+    printed, i.e. ``batch_size`` times larger at the same λ1 = 1).
+    """
     pt = dict(type='PartitionLoss', mode='paper')
-    af = dict(type='AffinityLoss')
+    af = dict(type='AffinityLoss', reduction=af_reduction)
     table = {
         'none': (4, pt, None),
         'center': (4, pt, dict(type='CenterLoss')),
@@ -73,7 +82,7 @@ def variant_losses(name: str) -> tuple[int, dict | None, dict | None]:
     return table[name]
 
 
-def model_cfg(variant: str, stages: int, num_classes: int) -> dict:
+def model_cfg(variant: str, stages: int, num_classes: int, af_reduction: str = 'mean') -> dict:
     channels = 64 * 2 ** (stages - 1)
     if variant == 'baseline':  # the plain trunk + GAP + linear classifier (the paper's "Baseline")
         return dict(
@@ -82,7 +91,7 @@ def model_cfg(variant: str, stages: int, num_classes: int) -> dict:
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=channels),
         )
-    k, pt, feat = variant_losses(variant)
+    k, pt, feat = variant_losses(variant, af_reduction)
     return dict(
         type='FERClassifier',
         backbone=dict(type='ResNet', depth=18, num_stages=stages, out_indices=(stages - 1,)),
@@ -144,7 +153,7 @@ def train_one(variant, seed, data, args) -> dict:
     imgs, labels, test_imgs, test_labels, classes = data
     torch.manual_seed(seed)
     np.random.seed(seed)
-    model = MODELS.build(model_cfg(variant, args.stages, len(classes)))
+    model = MODELS.build(model_cfg(variant, args.stages, len(classes), args.affinity_reduction))
     model.init_weights()
     if args.optim == 'sgd':
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
@@ -281,6 +290,12 @@ def main(argv=None) -> list[dict]:
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--lr', type=float, default=0.05)
     parser.add_argument('--optim', choices=['sgd', 'adamw'], default='sgd', help='SGD: momentum 0.9, wd 1e-4')
+    parser.add_argument(
+        '--affinity-reduction',
+        choices=['mean', 'sum'],
+        default='mean',
+        help="affinity loss over the batch: 'mean' (public code, configs/dan) or 'sum' (Eq. 2 as printed)",
+    )
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
