@@ -21,7 +21,7 @@ setup(
     packages=find_packages(include=('ferlab', 'ferlab.*')),
     python_requires='>=3.9',
     install_requires=[
-        # Never pin torch==2.13.0: that is a CPU wheel with which every registry
+        # Never pin torch to the local 2.13.0 CPU wheel: with it every registry
         # torchvision (and so timm and mmengine's Runner) breaks. See docs/get_started.md.
         'torch>=2.1',
         'torchvision',
