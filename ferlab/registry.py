@@ -122,9 +122,10 @@ class FerRegistry(Registry):
     ``get`` returns ``None`` for an unknown name (mmengine relies on that);
     building an unknown ``type`` raises a ``KeyError`` that names the registry
     and the closest registered names of this registry, its parent and the
-    parent's other children. The same message is produced when the Runner
-    builds through mmengine's root registries (their ``build_func`` is wrapped
-    when ferlab creates a child).
+    parent's other children. That comes from the wrapped ``build_func`` it
+    inherits from its mmengine parent (wrapped in :func:`_child`), so direct
+    builds and the Runner's builds through mmengine's roots raise the same
+    message.
     """
 
     def visible_names(self) -> list[str]:
@@ -141,15 +142,6 @@ class FerRegistry(Registry):
         """Registered names closest to ``name`` (case-insensitive)."""
         self.import_from_location()
         return _close_names(name, self.visible_names(), n)
-
-    def build(self, cfg, *args, **kwargs):
-        try:
-            return super().build(cfg, *args, **kwargs)
-        except KeyError as err:
-            better = _improve_key_error(err, cfg, self)
-            if better is None:
-                raise
-            raise better from None
 
 
 def _child(name: str, parent: Registry, locations: list[str]) -> FerRegistry:
