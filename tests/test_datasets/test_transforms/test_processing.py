@@ -301,14 +301,17 @@ def test_wrappers_build_ferlab_names_without_default_scope():
         transforms=[[dict(type='RandomErasing', prob=1.0)], dict(type='Resize', scale=(8, 8))],
         prob=[0.5, 0.5],
     )
-    scope = DefaultScope.get_current_instance()
-    DefaultScope._instance_dict.pop(scope.instance_name)  # no current scope
+    # Other tests in the same worker may have created several DefaultScope
+    # instances (e.g. a Runner); hide all of them so there is no current scope.
+    saved_scopes = dict(DefaultScope._instance_dict)
+    DefaultScope._instance_dict.clear()
     try:
         assert DefaultScope.get_current_instance() is None
         t = TRANSFORMS.build(cfg)
         apply = TRANSFORMS.build(dict(type='RandomApply', transforms=dict(type='RandomGrayscale', prob=1.0)))
     finally:
-        DefaultScope._instance_dict[scope.instance_name] = scope
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved_scopes)
     assert type(t.transforms[0].transforms[0]).__module__ == 'ferlab.datasets.transforms.processing'
     assert type(apply.transforms.transforms[0]) is FerRandomGrayscale
     # and through mmcv's own Compose under default_scope='ferlab'
