@@ -33,12 +33,15 @@ class BaseFERDataset(BaseDataset):
     :meth:`load_annotations`, returning dicts with at least ``gt_label``
     (native 0-based index) and ``img_path`` or ``img``; optional keys:
     ``gt_score`` (``(C,)`` vote distribution in native order), ``au_label``,
-    ``au_mask``, ``video_id``, ``frame_idx``, ``domain``, ``clean_label``.
+    ``au_mask``, ``video_id``, ``frame_idx``, ``domain``, ``clean_label``,
+    ``frame_labels`` (``(T,)`` per-frame labels of a clip, -1 = unlabeled).
 
     Label orders. ``classes=`` re-orders labels to another class order by
     name ('Happy' ≡ 'Happiness'); ``label_map={native: target}`` gives the map
     explicitly (with ``classes`` naming the target order). Samples whose class
-    maps to -1 are dropped; the count is logged.
+    maps to -1 are dropped; the count is logged. Per-frame ``frame_labels`` of a
+    clip are mapped the same way; a frame whose class has no counterpart becomes
+    unlabeled (-1).
 
     Mutable labels. :meth:`set_gt_label` overwrites the label served for a
     stored sample (relabeling); :meth:`label_state_dict` /
@@ -174,6 +177,11 @@ class BaseFERDataset(BaseDataset):
             for key in ('clean_label',):
                 if key in info and info[key] is not None and info[key] >= 0:
                     info[key] = mapping.get(info[key], -1)
+            if info.get('frame_labels') is not None:  # per-frame labels of a clip; -1 = unlabeled
+                frames = np.asarray(info['frame_labels'], dtype=np.int64)
+                info['frame_labels'] = np.array(
+                    [mapping.get(int(v), -1) if v >= 0 else -1 for v in frames], dtype=np.int64
+                )
             if info.get('gt_score') is not None:
                 src = np.asarray(info['gt_score'], dtype=np.float32)
                 score = np.zeros(n_dst, dtype=np.float32)

@@ -223,3 +223,37 @@ def test_batched_transforms_match_direct_drawing():
         np.testing.assert_array_equal(
             gen.renderer.render(idn, pose, au_l, au_r, scene), direct.render(idn, pose, au_l, au_r, scene)
         )
+
+
+def test_video_clip_frame_labels_follow_the_label_map():
+    cfg = dict(type='SynthFERVideo', split='val', num_clips=3, clip_len=24, img_size=32, mode='clips', window=6,
+               stride=3, unlabeled_prob=0.5)  # fmt: skip
+    native = DATASETS.build(cfg)
+    raf = ('Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness', 'Anger', 'Neutral')
+    mapped = DATASETS.build(dict(cfg, classes=raf))
+    assert len(mapped) == len(native)
+    to_raf = {i: raf.index(name) for i, name in enumerate(native.classes)}
+    n_labelled = 0
+    for i in range(len(native)):
+        a, b = native.get_data_info(i), mapped.get_data_info(i)
+        expect = np.array([to_raf[int(v)] if v >= 0 else -1 for v in a['frame_labels']])
+        np.testing.assert_array_equal(b['frame_labels'], expect)
+        assert b['gt_label'] == b['frame_labels'][-1] == to_raf[a['gt_label']]
+        n_labelled += int((a['frame_labels'] >= 0).sum())
+    assert n_labelled > 0
+    # a class without counterpart: windows ending on it are dropped, its other frames become -1
+    all_frames = np.concatenate([native.get_data_info(i)['frame_labels'] for i in range(len(native))])
+    gone = int(all_frames[all_frames > 0][0])
+    keep = tuple(c for j, c in enumerate(native.classes) if j != gone)
+    label_map = {j: keep.index(c) if c in keep else -1 for j, c in enumerate(native.classes)}
+    dropped = DATASETS.build(dict(cfg, classes=keep, label_map=label_map))
+    survivors = [native.get_data_info(i) for i in range(len(native))]
+    survivors = [a for a in survivors if a['gt_label'] != gone]
+    assert len(dropped) == len(survivors) and dropped.num_dropped_by_label_map == len(native) - len(survivors)
+    blanked = 0
+    for i, a in enumerate(survivors):
+        fl = dropped.get_data_info(i)['frame_labels']
+        expect = np.array([label_map[int(v)] if v >= 0 else -1 for v in a['frame_labels']])
+        np.testing.assert_array_equal(fl, expect)
+        blanked += int((a['frame_labels'] == gone).sum())
+    assert blanked > 0  # some kept window had a frame of the dropped class, now -1

@@ -136,7 +136,7 @@ class SynthFERGenerator:
             weak = au_r if rng.random() < 0.5 else au_l
             for au in self.protos[name]:
                 weak[AU_INDEX[au]] = rng.uniform(0, 0.08)
-        return np.clip(au_l, 0, 1), np.clip(au_r, 0, 1), intensity
+        return np.minimum(np.maximum(au_l, 0), 1), np.minimum(np.maximum(au_r, 0), 1), intensity
 
     def sample_pose(self, rng: np.random.Generator) -> Pose:
         nu = self.nuis

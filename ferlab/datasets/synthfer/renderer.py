@@ -202,26 +202,31 @@ def _size_const(kind: str, n: int) -> np.ndarray:
     return arr
 
 
-_BEZ_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_BEZ_CACHE: dict[int, tuple[tuple[float, float, float], ...]] = {}
 _ELL_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _bez(p0, p1, p2, n: int = 8) -> np.ndarray:
-    """Quadratic Bezier from ``p0`` to ``p2`` that passes through ``p1`` at t=0.5. ``(n, 2)``."""
+    """Quadratic Bezier from ``p0`` to ``p2`` that passes through ``p1`` at t=0.5. ``(n, 2)``.
+
+    Evaluated on Python floats with the cached Bernstein weights: the same IEEE
+    operations in the same order as the vectorised form ``w0 * p0 + w1 * ctrl +
+    w2 * p2`` (bit-identical), at half its cost for these 5-9 point curves.
+    """
     w = _BEZ_CACHE.get(n)
     if w is None:
-        t = np.linspace(0, 1, n)[:, None]
-        w = _BEZ_CACHE[n] = ((1 - t) ** 2, 2 * (1 - t) * t, t**2)
-    p0 = np.asarray(p0, float)
-    p2 = np.asarray(p2, float)
-    ctrl = 2 * np.asarray(p1, float) - 0.5 * (p0 + p2)
-    return w[0] * p0 + w[1] * ctrl + w[2] * p2
+        t = np.linspace(0, 1, n)
+        w = _BEZ_CACHE[n] = tuple(zip(((1 - t) ** 2).tolist(), (2 * (1 - t) * t).tolist(), (t**2).tolist()))
+    x0, y0 = float(p0[0]), float(p0[1])
+    x2, y2 = float(p2[0]), float(p2[1])
+    cx = 2 * float(p1[0]) - 0.5 * (x0 + x2)
+    cy = 2 * float(p1[1]) - 0.5 * (y0 + y2)
+    return np.array([(a * x0 + b * cx + c * x2, a * y0 + b * cy + c * y2) for a, b, c in w])
 
 
 def _clip_u8(x: np.ndarray) -> np.ndarray:
     """``np.clip(x, 0, 255).astype(np.uint8)`` in place (same values, fewer temporaries)."""
-    np.maximum(x, 0, out=x)
-    np.minimum(x, 255, out=x)
+    np.clip(x, 0, 255, out=x)  # one pass (3x faster than maximum + minimum)
     return x.astype(np.uint8)
 
 
@@ -441,8 +446,8 @@ class FaceRenderer:
         Returns:
             ``(H, W, 3)`` uint8 BGR image.
         """
-        au_l = np.clip(np.asarray(au_l, float), 0, 1)
-        au_r = np.clip(np.asarray(au_r, float), 0, 1)
+        au_l = np.minimum(np.maximum(np.asarray(au_l, float), 0), 1)  # = np.clip, less call overhead
+        au_r = np.minimum(np.maximum(np.asarray(au_r, float), 0), 1)
         if au_l.shape != (len(AU_LIST),) or au_r.shape != (len(AU_LIST),):
             raise ValueError(f'AU vectors must have shape ({len(AU_LIST)},), got {au_l.shape} / {au_r.shape}')
         scene = scene or Scene()
@@ -462,10 +467,11 @@ class FaceRenderer:
         self, img, idn: Identity, pose: Pose, au_l: np.ndarray, au_r: np.ndarray, scene: Scene
     ) -> None:
         """Queue every primitive of the face, its accessories and the occluder, back to front."""
-        mid = (au_l + au_r) / 2
+        # Python floats: the same IEEE values as the numpy scalars, with less per-use overhead.
+        left, right, mid = au_l.tolist(), au_r.tolist(), ((au_l + au_r) / 2).tolist()
 
         def a(au, sx):  # intensity of ``au`` on image side sx (-1 = subject's right, +1 = left)
-            return au_l[AU_INDEX[au]] if sx > 0 else au_r[AU_INDEX[au]]
+            return left[AU_INDEX[au]] if sx > 0 else right[AU_INDEX[au]]
 
         def m(au):
             return mid[AU_INDEX[au]]
@@ -531,7 +537,10 @@ class FaceRenderer:
         ramp = _size_const('ramp', n)
         c1 = np.asarray(scene.bg_color, np.float32)
         c2 = np.asarray(scene.bg_color2, np.float32)
-        img[:] = (c1 * (1 - ramp) + c2 * ramp).astype(np.uint8)
+        column = (c1 * (1 - ramp) + c2 * ramp).astype(np.uint8)  # (n, 1, 3): one colour per row
+        # Nearest-neighbour widening copies the column into every pixel column; same pixels as
+        # ``img[:] = column`` but ~4x faster than numpy's broadcast copy with a 3-wide inner axis.
+        cv2.resize(column, (n, n), dst=img, interpolation=cv2.INTER_NEAREST)
         for item in scene.clutter:
             kind, color = item[0], item[1]
             p = np.asarray(item[2:], float) * n
@@ -632,7 +641,7 @@ class FaceRenderer:
 
         def lift(pts: np.ndarray, amount: float) -> np.ndarray:
             """AU10 raises the upper lip per side (blended across the midline)."""
-            w = np.clip((pts[:, 0] + 0.1) / 0.2, 0, 1)  # 0 on the image left, 1 on the image right
+            w = np.minimum(np.maximum((pts[:, 0] + 0.1) / 0.2, 0), 1)  # 0 on the image left, 1 on the image right
             k = a(10, -1) * (1 - w) + a(10, 1) * w
             return pts - np.stack([np.zeros_like(k), amount * k], 1)
 
@@ -740,14 +749,17 @@ class FaceRenderer:
             field_ += 1
             field_ *= gain
             out = img.astype(np.float32)
-            out *= field_[:, :, None]
+            # Same float32 products as ``out *= field_[:, :, None]``; a contiguous 3-channel
+            # field avoids numpy's slow broadcast over the 3-wide inner axis.
+            cv2.multiply(out, cv2.merge((field_, field_, field_)), dst=out)
             img = _clip_u8(out)
         if scene.blur_sigma > 0:
             img = cv2.GaussianBlur(img, (0, 0), scene.blur_sigma)
         if scene.noise_std > 0:
             noise = np.random.default_rng(scene.noise_seed).normal(0, scene.noise_std, img.shape[:2] + (1,))
             out = img.astype(np.float32)
-            out += noise.astype(np.float32)
+            noise = noise.astype(np.float32)  # (H, W, 1): the same value on every channel
+            cv2.add(out, cv2.merge((noise, noise, noise)), dst=out)
             img = _clip_u8(out)
         if scene.gray:
             img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
