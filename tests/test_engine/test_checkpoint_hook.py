@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from types import SimpleNamespace
 
 import pytest
 import torch

@@ -56,7 +56,9 @@ def main(argv=None) -> dict:
     ratio = med / args.target
     print(f'cpu min {min(cpu):.2f} s  median {med:.2f} s | wall min {min(wall):.2f} s  '
           f'median {statistics.median(wall):.2f} s')  # fmt: skip
-    print(f'ratio median-cpu / target ({args.target:g} s) = {ratio:.4g} -> {"met" if ratio <= 1 else "NOT met"}')
+    print(
+        f'ratio median-cpu / target ({args.target:g} s) = {ratio:.4g} -> {"met" if ratio <= 1 else "NOT met"}'
+    )
     return dict(cpu=cpu, wall=wall, median_cpu=med, ratio=ratio)
 
 

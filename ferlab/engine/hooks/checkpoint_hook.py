@@ -58,7 +58,9 @@ class CheckpointHook(MMCheckpointHook):
             return
         atomic_write_bytes(str(self.last_ckpt).encode('utf-8'), osp.join(runner.work_dir, 'last_checkpoint'))
         if stale is not None:
-            self._remove_checkpoint(self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale)))
+            self._remove_checkpoint(
+                self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
+            )
 
     def _remove_checkpoint(self, path: str) -> None:
         if self.file_backend.isfile(path):
