@@ -641,9 +641,8 @@ class FaceRenderer:
 
         def lift(pts: np.ndarray, amount: float) -> np.ndarray:
             """AU10 raises the upper lip per side (blended across the midline)."""
-            w = np.minimum(
-                np.maximum((pts[:, 0] + 0.1) / 0.2, 0), 1
-            )  # 0 on the image left, 1 on the image right
+            # 0 on the image left, 1 on the image right
+            w = np.minimum(np.maximum((pts[:, 0] + 0.1) / 0.2, 0), 1)
             k = a(10, -1) * (1 - w) + a(10, 1) * w
             return pts - np.stack([np.zeros_like(k), amount * k], 1)
 
