@@ -18,7 +18,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmengine.utils import import_modules_from_strings  # noqa: E402
 
-from ferlab.utils import apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
+from ferlab.utils import LauncherEnvError, apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
 from ferlab.visualization import plot_confusion_matrix, write_confusion_matrix_csv  # noqa: E402
 
 
@@ -113,8 +113,8 @@ def main(argv=None):
             raise ValueError(f'--out must end with .pkl, got {args.out}')
         evaluator = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = [*evaluator, dict(type='DumpResults', out_file_path=args.out)]
-    if cfg.launcher == 'pytorch':
-        init_cpu_distributed(cfg)
+    if cfg.launcher != 'none':
+        init_cpu_distributed(cfg, cfg.launcher)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if runner.rank == 0:
@@ -126,5 +126,13 @@ def main(argv=None):
     return metrics
 
 
+def cli(argv=None):
+    """Command-line entry: a wrongly started distributed job ends in one ``error:`` line."""
+    try:
+        return main(argv)
+    except LauncherEnvError as err:
+        sys.exit(f'tools/test.py: error: {err}')
+
+
 if __name__ == '__main__':
-    main()
+    cli()

@@ -14,7 +14,7 @@ from mmengine.device import get_device  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmengine.utils import import_modules_from_strings  # noqa: E402
 
-from ferlab.utils import apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
+from ferlab.utils import LauncherEnvError, apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -112,8 +112,8 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     import_custom_modules(cfg)
     check_amp_device(cfg)
-    if cfg.launcher == 'pytorch':
-        init_cpu_distributed(cfg)
+    if cfg.launcher != 'none':
+        init_cpu_distributed(cfg, cfg.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
@@ -123,7 +123,7 @@ def cli(argv=None):
     """Command-line entry: configuration errors end in one ``error:`` line, not a traceback."""
     try:
         return main(argv)
-    except AmpUnavailableError as err:
+    except (AmpUnavailableError, LauncherEnvError) as err:
         sys.exit(f'tools/train.py: error: {err}')
 
 

@@ -30,44 +30,142 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             DefaultScope.get_instance(new_name, scope_name='ferlab')
 
 
-def init_cpu_distributed(cfg) -> bool:
-    """Initialise a gloo process group for ``--launcher pytorch`` without CUDA.
+class LauncherEnvError(RuntimeError):
+    """The job was not started the way ``--launcher`` says (its variables are missing)."""
 
-    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and DDP
-    gets ``device_ids=[LOCAL_RANK]``, both of which fail on CPU. When CUDA is
-    absent we create the process group ourselves (the Runner then skips its
-    own initialisation) and wrap the model with ``device_ids=None``. A
-    ``timeout`` in ``env_cfg.dist_cfg`` (seconds) is honoured; a user
-    ``model_wrapper_cfg`` is kept, only its ``device_ids`` is set to None.
+
+# Scheduler variables -> torch.distributed's (RANK, WORLD_SIZE, LOCAL_RANK).
+_LAUNCHER_ENV = {
+    'slurm': dict(RANK='SLURM_PROCID', WORLD_SIZE='SLURM_NTASKS', LOCAL_RANK='SLURM_LOCALID'),
+    'mpi': dict(
+        RANK='OMPI_COMM_WORLD_RANK',
+        WORLD_SIZE='OMPI_COMM_WORLD_SIZE',
+        LOCAL_RANK='OMPI_COMM_WORLD_LOCAL_RANK',
+    ),
+}
+_LAUNCHER_HINT = {
+    'pytorch': 'start with torchrun, e.g. bash tools/dist_train.sh CONFIG 2',
+    'slurm': 'start with srun, e.g. srun -n 2 python tools/train.py CONFIG --launcher slurm',
+    'mpi': 'start with mpirun (Open MPI), e.g. mpirun -n 2 python tools/train.py CONFIG --launcher mpi',
+}
+
+
+def _first_slurm_host(nodelist: str) -> str:
+    """First host of a SLURM node list (``node[01-04]`` ...), via ``scontrol`` as slurm does."""
+    import shutil
+    import subprocess
+
+    if shutil.which('scontrol') is None:
+        raise LauncherEnvError(
+            f'--launcher slurm: MASTER_ADDR is not set and `scontrol` is not on PATH to resolve '
+            f'SLURM_NODELIST={nodelist!r}; export MASTER_ADDR=<first node of the allocation>'
+        )
+    out = subprocess.run(['scontrol', 'show', 'hostnames', nodelist], capture_output=True, text=True)
+    hosts = out.stdout.split()
+    if out.returncode != 0 or not hosts:
+        raise LauncherEnvError(
+            f'--launcher slurm: `scontrol show hostnames {nodelist}` failed ({out.stderr.strip()!r}); '
+            'export MASTER_ADDR=<first node of the allocation>'
+        )
+    return hosts[0]
+
+
+def launcher_env(launcher: str, environ: dict | None = None) -> dict:
+    """The torch.distributed environment for a job started by ``launcher``.
+
+    ``pytorch`` (torchrun) sets ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``/``MASTER_PORT``
+    itself. For ``slurm`` (srun) they come from ``SLURM_PROCID``/``SLURM_NTASKS``/
+    ``SLURM_LOCALID``; ``MASTER_ADDR`` defaults to the first host of
+    ``SLURM_NODELIST`` (``scontrol show hostnames``), ``MASTER_PORT`` to 29500.
+    For ``mpi`` (Open MPI's mpirun) from ``OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK}``,
+    with ``MASTER_ADDR`` defaulting to 127.0.0.1 (single node). Values already
+    in the environment win.
+
+    Args:
+        launcher: ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        environ: The environment to read (default ``os.environ``).
+
+    Returns:
+        dict with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT`` (strings).
+
+    Raises:
+        LauncherEnvError: a variable the launcher must set is missing (names it and how to start).
+    """
+    environ = os.environ if environ is None else environ
+    if launcher not in _LAUNCHER_HINT:
+        raise ValueError(f'unknown launcher {launcher!r}; expected one of {sorted(_LAUNCHER_HINT)}')
+    out = {}
+    if launcher == 'pytorch':
+        required = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+        missing = [k for k in required if k not in environ]
+        if missing:
+            raise LauncherEnvError(
+                f'--launcher pytorch needs the environment variables {missing}: {_LAUNCHER_HINT[launcher]}'
+            )
+        out = {k: environ[k] for k in required}
+        out['LOCAL_RANK'] = environ.get('LOCAL_RANK', out['RANK'])
+        return out
+    names = _LAUNCHER_ENV[launcher]
+    missing = [src for src in names.values() if src not in environ]
+    if launcher == 'slurm' and 'MASTER_ADDR' not in environ and 'SLURM_NODELIST' not in environ:
+        missing.append('SLURM_NODELIST')
+    if missing:
+        raise LauncherEnvError(
+            f'--launcher {launcher} needs the environment variables {missing}: {_LAUNCHER_HINT[launcher]}'
+        )
+    for dst, src in names.items():
+        out[dst] = environ.get(dst, environ[src])
+    if 'MASTER_ADDR' in environ:
+        out['MASTER_ADDR'] = environ['MASTER_ADDR']
+    elif launcher == 'slurm':
+        out['MASTER_ADDR'] = _first_slurm_host(environ['SLURM_NODELIST'])
+    else:
+        out['MASTER_ADDR'] = '127.0.0.1'
+    out['MASTER_PORT'] = environ.get('MASTER_PORT', '29500')
+    return out
+
+
+def init_cpu_distributed(cfg, launcher: str = 'pytorch') -> bool:
+    """Initialise a gloo process group for ``--launcher pytorch|slurm|mpi`` without CUDA.
+
+    mmengine 0.10.7's launchers call ``torch.cuda.set_device`` (the slurm one
+    divides by the GPU count) and DDP gets ``device_ids=[LOCAL_RANK]``, all of
+    which fail on CPU. When CUDA is absent we create the process group
+    ourselves from :func:`launcher_env` (the Runner then skips its own
+    initialisation) and wrap the model with ``device_ids=None``. A ``timeout``
+    in ``env_cfg.dist_cfg`` (seconds) is honoured; a user ``model_wrapper_cfg``
+    is kept, only its ``device_ids`` is set to None. With CUDA, mmengine's own
+    launcher runs; only the scheduler's variables are checked first.
 
     Args:
         cfg: The run's config (modified in place: ``model_wrapper_cfg`` and
             ``env_cfg.dist_cfg.backend``).
+        launcher: ``'pytorch'`` (torchrun), ``'slurm'`` (srun) or ``'mpi'`` (mpirun).
 
     Returns:
         True if this function initialised the group.
 
     Raises:
-        RuntimeError: ``RANK`` / ``WORLD_SIZE`` are not set (not started by
-            ``torchrun``).
+        LauncherEnvError: the launcher's variables are not set (e.g. not started by
+            ``torchrun`` / ``srun``); the message names them.
     """
-    if torch.cuda.is_available() or not torch.distributed.is_available():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
         return False
-    if torch.distributed.is_initialized():
+    if torch.cuda.is_available():
+        if launcher != 'pytorch':
+            launcher_env(launcher)  # a clear error instead of a KeyError inside mmengine
         return False
-    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
-    if missing:
-        raise RuntimeError(
-            f'--launcher pytorch needs the environment variables {missing}: start with torchrun, '
-            'e.g. bash tools/dist_train.sh CONFIG 2'
-        )
+    if not torch.distributed.is_available():
+        return False
+    env = launcher_env(launcher)
+    os.environ.update(env)  # gloo's env:// rendezvous and mmengine's get_rank read these
     env_cfg = cfg.get('env_cfg') or {}
     dist_cfg = dict(env_cfg.get('dist_cfg') or {})
     kwargs = {}
     if dist_cfg.get('timeout') is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
     torch.distributed.init_process_group(
-        backend='gloo', rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']), **kwargs
+        backend='gloo', rank=int(env['RANK']), world_size=int(env['WORLD_SIZE']), **kwargs
     )
     if cfg.get('env_cfg') is not None:
         cfg.env_cfg.setdefault('dist_cfg', {})

@@ -117,3 +117,117 @@ def test_pytorch_launcher_outside_torchrun_is_clear(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(RuntimeError, match='torchrun'):
         init_cpu_distributed(Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl')))))
+
+
+# ----------------------------------------------------------------------------- slurm / mpi
+def _start_ranks(tmp_path, launcher, rank_env):
+    """Start 2 ``tools/train.py --launcher L`` processes by hand, as srun / mpirun would."""
+    data_root = make_fake_rafdb(tmp_path / 'data', n_train=N_TRAIN, n_test=2, size=32)
+    plugin_dir = tmp_path / 'plugin'
+    plugin_dir.mkdir()
+    (plugin_dir / 'shard_recorder.py').write_text(PLUGIN)
+    work_dir = tmp_path / 'work'
+    opts = tiny_train_options(data_root, max_epochs=1, batch_size=3)
+    opts += ['custom_imports.imports=[shard_recorder]', 'default_hooks.shard.type=ShardRecorderHook']
+    base = {k: v for k, v in os.environ.items() if not k.startswith(('SLURM_', 'OMPI_'))}
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        base.pop(key, None)
+    base.update(OMP_NUM_THREADS='1', PYTHONPATH=str(plugin_dir), CUDA_VISIBLE_DEVICES='')
+    cmd = [sys.executable, os.path.join(REPO_ROOT, 'tools/train.py'), CONFIG, '--launcher', launcher,
+           '--work-dir', str(work_dir), '--no-validate', '--cfg-options', *opts]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            cmd,
+            env=dict(base, **rank_env(r)),
+            cwd=str(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for r in (0, 1)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, out[-2000:] + err[-4000:]
+    return [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
+
+
+def _check_two_ranks(ranks):
+    assert [r['world_size'] for r in ranks] == [2, 2] and [r['rank'] for r in ranks] == [0, 1]
+    assert all(r['backend'] == 'gloo' and r['wrapped'] == 'MMDistributedDataParallel' for r in ranks)
+    seen0, seen1 = set(ranks[0]['seen']), set(ranks[1]['seen'])
+    assert seen0.isdisjoint(seen1) and seen0 | seen1 == set(range(N_TRAIN))
+    assert ranks[0]['checksum'] == pytest.approx(ranks[1]['checksum'], rel=1e-6, abs=1e-6)
+
+
+def test_slurm_launcher_on_cpu(tmp_path):
+    # srun sets these per task; scontrol is not installed here, so MASTER_ADDR comes from the
+    # environment (as `export MASTER_ADDR=...` in a batch script); the port is the job's choice.
+    port = str(free_port())
+
+    def env(rank):
+        return dict(SLURM_PROCID=str(rank), SLURM_NTASKS='2', SLURM_LOCALID=str(rank), SLURM_NODELIST='node01',
+                    MASTER_ADDR='127.0.0.1', MASTER_PORT=port)  # fmt: skip
+
+    _check_two_ranks(_start_ranks(tmp_path, 'slurm', env))
+
+
+def test_mpi_launcher_on_cpu(tmp_path):
+    port = str(free_port())
+
+    def env(rank):
+        return dict(OMPI_COMM_WORLD_RANK=str(rank), OMPI_COMM_WORLD_SIZE='2', OMPI_COMM_WORLD_LOCAL_RANK=str(rank),
+                    MASTER_PORT=port)  # fmt: skip
+
+    _check_two_ranks(_start_ranks(tmp_path, 'mpi', env))
+
+
+def test_launcher_env_mapping(tmp_path, monkeypatch):
+    from ferlab.utils import LauncherEnvError, launcher_env
+
+    slurm = dict(SLURM_PROCID='3', SLURM_NTASKS='8', SLURM_LOCALID='1', SLURM_NODELIST='gpu[07-08]')
+    # MASTER_ADDR from `scontrol show hostnames`, as slurm's own scripts do (a fake scontrol here)
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    scontrol = bin_dir / 'scontrol'
+    scontrol.write_text(
+        '#!/bin/sh\n[ "$1 $2 $3" = "show hostnames gpu[07-08]" ] && printf "gpu07\\ngpu08\\n"\n'
+    )
+    scontrol.chmod(0o755)
+    monkeypatch.setenv('PATH', f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+    assert launcher_env('slurm', slurm) == dict(
+        RANK='3', WORLD_SIZE='8', LOCAL_RANK='1', MASTER_ADDR='gpu07', MASTER_PORT='29500'
+    )
+    assert (
+        launcher_env('slurm', dict(slurm, MASTER_PORT='1234', MASTER_ADDR='10.0.0.1'))['MASTER_ADDR']
+        == '10.0.0.1'
+    )
+    monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
+    with pytest.raises(LauncherEnvError, match='scontrol'):
+        launcher_env('slurm', slurm)
+    with pytest.raises(LauncherEnvError, match=r'SLURM_PROCID.*srun'):
+        launcher_env('slurm', dict(SLURM_NTASKS='2', SLURM_LOCALID='0', SLURM_NODELIST='n1'))
+    mpi = launcher_env(
+        'mpi', dict(OMPI_COMM_WORLD_RANK='1', OMPI_COMM_WORLD_SIZE='2', OMPI_COMM_WORLD_LOCAL_RANK='1')
+    )
+    assert mpi == dict(RANK='1', WORLD_SIZE='2', LOCAL_RANK='1', MASTER_ADDR='127.0.0.1', MASTER_PORT='29500')
+    with pytest.raises(LauncherEnvError, match='mpirun'):
+        launcher_env('mpi', {})
+    with pytest.raises(ValueError, match='unknown launcher'):
+        launcher_env('lsf', {})
+
+
+def test_slurm_launcher_without_srun_is_one_error_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
+    env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
+    ckpt = tmp_path / 'epoch_1.pth'
+    ckpt.write_bytes(b'not read: the launcher check comes first')
+    for tool, extra in (('train.py', []), ('test.py', [str(ckpt)])):
+        proc = subprocess.run(
+            [sys.executable, os.path.join(REPO_ROOT, 'tools', tool), CONFIG, *extra, '--launcher', 'slurm',
+             '--work-dir', str(tmp_path / 'w'), '--cfg-options', f'data_root={tmp_path}'],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        assert f'tools/{tool}: error: --launcher slurm needs the environment variables' in proc.stderr
+        assert 'srun' in proc.stderr and 'Traceback' not in proc.stderr

@@ -51,7 +51,9 @@ CASES = {
 def test_eval_scores_do_not_depend_on_batch_mates(name, tmp_path):
     config, size, mgn_config, overrides = CASES[name]
     if mgn_config is not None:
-        overrides = dict(overrides, **{'model.mgn_checkpoint': _stage1_checkpoint(mgn_config, str(tmp_path / 's1.pth'))})
+        overrides = dict(
+            overrides, **{'model.mgn_checkpoint': _stage1_checkpoint(mgn_config, str(tmp_path / 's1.pth'))}
+        )
     torch.manual_seed(1)
     model = MODELS.build(_model_cfg(config, **overrides)).eval()
 
