@@ -203,7 +203,7 @@ def _size_const(kind: str, n: int) -> np.ndarray:
 
 
 _BEZ_CACHE: dict[int, tuple[tuple[float, float, float], ...]] = {}
-_ELL_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_ELL_CACHE: dict[tuple, np.ndarray] = {}  # (n, 2) [cos, sin]
 
 
 def _bez(p0, p1, p2, n: int = 8) -> np.ndarray:
@@ -235,10 +235,9 @@ def _ellipse_pts(cx, cy, rx, ry, n=24, a0=0.0, a1=2 * math.pi) -> np.ndarray:
     cs = _ELL_CACHE.get(key)
     if cs is None:
         t = np.linspace(a0, a1, n)
-        cs = _ELL_CACHE[key] = (np.cos(t), np.sin(t))
-    out = np.empty((n, 2))
-    out[:, 0] = cs[0] * rx + cx
-    out[:, 1] = cs[1] * ry + cy
+        cs = _ELL_CACHE[key] = np.stack([np.cos(t), np.sin(t)], 1)
+    out = cs * (rx, ry)  # the same element-wise products and sums as per-column updates
+    out += (cx, cy)
     return out
 
 
@@ -644,7 +643,9 @@ class FaceRenderer:
             # 0 on the image left, 1 on the image right
             w = np.minimum(np.maximum((pts[:, 0] + 0.1) / 0.2, 0), 1)
             k = a(10, -1) * (1 - w) + a(10, 1) * w
-            return pts - np.stack([np.zeros_like(k), amount * k], 1)
+            out = pts.copy()  # x - 0 == x: only y changes, as in pts - [0, amount * k]
+            out[:, 1] -= amount * k
+            return out
 
         upper_in = lift(curve(up_in), 0.06)
         upper_out = lift(curve(up_top, 0.01)[::-1], 0.1)
