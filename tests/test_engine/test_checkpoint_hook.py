@@ -90,11 +90,17 @@ def test_train_tool_uses_it_and_resume_follows_the_pointer(tmp_path):
     data_root = make_fake_rafdb(tmp_path / 'data', n_train=8, n_test=4, size=32)
     work_dir = tmp_path / 'work'
     opts = tiny_train_options(data_root, max_epochs=3, batch_size=4)
-    opts = [o for o in opts if not o.startswith('default_hooks.checkpoint.max_keep_ckpts')]
-    opts += ['default_hooks.checkpoint.max_keep_ckpts=2']
+    opts = [
+        o
+        for o in opts
+        if not o.startswith(('default_hooks.checkpoint.max_keep_ckpts', 'default_hooks.checkpoint.save_best'))
+    ]
+    # save_best re-saves the current step after a new best (same step twice: must not rotate twice)
+    opts += ['default_hooks.checkpoint.max_keep_ckpts=2', 'default_hooks.checkpoint.save_best=auto']
     config = os.path.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
     main([config, '--work-dir', str(work_dir), '--cfg-options', *opts])
     assert sorted(p.name for p in work_dir.glob('epoch_*.pth')) == ['epoch_2.pth', 'epoch_3.pth']
+    assert len(list(work_dir.glob('best_accuracy_epoch_*.pth'))) == 1
     assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'epoch_3.pth')
     assert safe_torch_load(work_dir / 'epoch_3.pth')['meta']['epoch'] == 3
     assert torch.is_tensor(next(iter(safe_torch_load(work_dir / 'epoch_3.pth')['state_dict'].values())))
