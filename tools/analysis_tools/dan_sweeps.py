@@ -76,6 +76,9 @@ def variant_losses(name: str, af_reduction: str = 'mean') -> tuple[int, dict | N
         'k1': (1, pt, af),
         'k2': (2, pt, af),
         'k8': (8, pt, af),
+        # diagnostics for the k = 2 failure (docs/dan.md), not rows of the paper
+        'k2_no_pt': (2, None, af),
+        'k3': (3, pt, af),
     }
     if name not in table:
         raise KeyError(f'unknown variant {name!r}; choose from {sorted(table)}')
@@ -91,7 +94,10 @@ def model_cfg(variant: str, stages: int, num_classes: int, af_reduction: str = '
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=channels),
         )
-    k, pt, feat = variant_losses(variant, af_reduction)
+    # '<variant>_nofuse': the same model without Eq. 5's log-softmax across heads (plain sum),
+    # a diagnostic for the fusion (e.g. k2_nofuse), not one of the paper's rows
+    fuse = not variant.endswith('_nofuse')
+    k, pt, feat = variant_losses(variant.removesuffix('_nofuse'), af_reduction)
     return dict(
         type='FERClassifier',
         backbone=dict(type='ResNet', depth=18, num_stages=stages, out_indices=(stages - 1,)),
@@ -102,6 +108,7 @@ def model_cfg(variant: str, stages: int, num_classes: int, af_reduction: str = '
             in_channels=channels,
             partition_loss=pt,
             affinity_loss=feat,
+            fuse_log_softmax=fuse,
         ),
     )
 
@@ -194,23 +201,24 @@ def summarise(results: list[dict]) -> str:
         '| study | variant | seeds | accuracy (%) | per seed | mean class acc. (%) | head overlap | train s |',
         '|---|---|---|---|---|---|---|---|',
     ]
-    for study, variants in STUDIES.items():
-        for v in variants:
-            rs = [r for r in results if r['variant'] == v]
-            if not rs:
-                continue
-            acc = np.array([r['accuracy'] for r in rs])
-            mca = np.array([r['mean_class_accuracy'] for r in rs])
-            ov = [r['head_overlap'] for r in rs if r['head_overlap'] is not None]
-            ov_s = f'{np.mean(ov):.3f} ± {np.std(ov):.3f}' if ov else 'n/a'
-            rs = sorted(rs, key=lambda r: r['seed'])
-            seeds = ','.join(str(r['seed']) for r in rs)
-            per_seed = ', '.join(f'{r["accuracy"]:.2f}' for r in rs)
-            secs = np.mean([r['train_seconds'] for r in rs])
-            lines.append(
-                f'| {study} | {v} | {seeds} | {acc.mean():.2f} ± {acc.std():.2f} | {per_seed} | '
-                f'{mca.mean():.2f} ± {mca.std():.2f} | {ov_s} | {secs:.0f} |'
-            )
+    rows = [(study, v) for study, variants in STUDIES.items() for v in variants]
+    listed = {v for _, v in rows}
+    rows += [('diagnostic', v) for v in dict.fromkeys(r['variant'] for r in results) if v not in listed]
+    for study, v in rows:
+        rs = sorted((r for r in results if r['variant'] == v), key=lambda r: r['seed'])
+        if not rs:
+            continue
+        acc = np.array([r['accuracy'] for r in rs])
+        mca = np.array([r['mean_class_accuracy'] for r in rs])
+        ov = [r['head_overlap'] for r in rs if r['head_overlap'] is not None]
+        ov_s = f'{np.mean(ov):.3f} ± {np.std(ov):.3f}' if ov else 'n/a'
+        seeds = ','.join(str(r['seed']) for r in rs)
+        per_seed = ', '.join(f'{r["accuracy"]:.2f}' for r in rs)
+        secs = np.mean([r['train_seconds'] for r in rs])
+        lines.append(
+            f'| {study} | {v} | {seeds} | {acc.mean():.2f} ± {acc.std():.2f} | {per_seed} | '
+            f'{mca.mean():.2f} ± {mca.std():.2f} | {ov_s} | {secs:.0f} |'
+        )
     return '\n'.join(lines) + '\n'
 
 
