@@ -148,6 +148,7 @@ def test_video_frames_and_clips():
     assert len({lab for lab in clip['labels'].tolist() if lab >= 0}) >= 2  # expressions change
     infos = [frames.get_data_info(i) for i in range(len(frames))]
     assert len(infos) == int((frames.arrays()['labels'] >= 0).sum())
+    assert frames.num_unlabeled_skipped == int((frames.arrays()['labels'] < 0).sum()) > 0
     vid0 = [d['frame_idx'] for d in infos if d['video_id'] == frames.video_id(0)]
     assert vid0 == sorted(vid0) and len(vid0) == int((clip['labels'] >= 0).sum())
     out = frames[0]
@@ -156,6 +157,8 @@ def test_video_frames_and_clips():
                                 mode='clips', window=6, stride=3))  # fmt: skip
     info = clips.get_data_info(0)
     assert len(info['imgs']) == 6 and info['frame_labels'].shape == (6,)
+    last = clips.arrays()['labels'][:, [min(20, s + 6) - 1 for s in range(0, 20 - 6 + 1, 3)]]
+    assert clips.num_unlabeled_skipped == int((last < 0).sum()) and len(clips) == int((last >= 0).sum())
     assert info['gt_label'] == info['frame_labels'][-1]
     val_ids = set(clips.arrays()['identities'].tolist())
     assert not val_ids & set(frames.arrays()['identities'].tolist())

@@ -9,6 +9,7 @@ import os.path as osp
 from typing import Sequence
 
 import numpy as np
+from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
 
@@ -169,10 +170,11 @@ class SynthFERVideo(_SynthBase):
         clip_len: Frames per video.
         mode: ``'frames'`` - one data info per labelled frame (``img``,
             ``video_id``, ``frame_idx``; unlabeled (-1) frames are skipped, as
-            Aff-Wild2 loaders do); ``'clips'`` - one info per window of
+            Aff-Wild2 loaders do, counted in ``num_unlabeled_skipped`` and
+            logged); ``'clips'`` - one info per window of
             ``window`` consecutive frames (``imgs`` list, ``frame_labels``
             ``(T,)`` with -1 for unlabeled, ``gt_label`` of the last frame;
-            windows whose last frame is unlabeled are dropped).
+            windows whose last frame is unlabeled are dropped, counted and logged).
         window / stride: Window length and step in ``'clips'`` mode.
         label_set: Class order (default Aff-Wild2's 7 basic classes).
         unlabeled_prob: Probability that a clip has a stretch of -1 frames.
@@ -218,11 +220,13 @@ class SynthFERVideo(_SynthBase):
         data = self.arrays()
         mask = np.ones(len(AU_LIST), bool)
         infos = []
+        skipped = 0  # unlabeled (-1) frames, or windows whose last frame is unlabeled
         for c in range(self.num_clips):
             vid, labels = self.video_id(c), data['labels'][c]
             if self.mode == 'frames':
                 for t in range(self.clip_len):
                     if labels[t] < 0:
+                        skipped += 1
                         continue
                     infos.append(dict(img=data['frames'][c, t], gt_label=int(labels[t]), clean_label=int(labels[t]),
                                       au_label=data['aus'][c, t], au_mask=mask, video_id=vid, frame_idx=t,
@@ -232,9 +236,18 @@ class SynthFERVideo(_SynthBase):
                 for s in starts:
                     e = min(self.clip_len, s + self.window)
                     if labels[e - 1] < 0:
+                        skipped += 1
                         continue
                     infos.append(dict(imgs=list(data['frames'][c, s:e]), gt_label=int(labels[e - 1]),
                                       frame_labels=labels[s:e].copy(), au_label=data['aus'][c, e - 1], au_mask=mask,
                                       video_id=vid, frame_idx=e - 1, domain=self.domain_name,
                                       img_path=f'synthfer://{vid}/{e:05d}.jpg'))  # fmt: skip
+        self.num_unlabeled_skipped = skipped
+        if skipped:
+            what = (
+                'unlabeled (-1) frames'
+                if self.mode == 'frames'
+                else 'windows ending on an unlabeled (-1) frame'
+            )
+            MMLogger.get_current_instance().info(f'SynthFERVideo ({self.split}): skipped {skipped} {what}')
         return infos
