@@ -34,8 +34,9 @@ class LauncherEnvError(RuntimeError):
     """The job was not started the way ``--launcher`` says (its variables are missing)."""
 
 
-# Scheduler variables -> torch.distributed's (RANK, WORLD_SIZE, LOCAL_RANK).
+# torch.distributed's variables <- the launcher's (LOCAL_RANK defaults to RANK when absent).
 _LAUNCHER_ENV = {
+    'pytorch': dict(RANK='RANK', WORLD_SIZE='WORLD_SIZE'),
     'slurm': dict(RANK='SLURM_PROCID', WORLD_SIZE='SLURM_NTASKS', LOCAL_RANK='SLURM_LOCALID'),
     'mpi': dict(
         RANK='OMPI_COMM_WORLD_RANK',
@@ -94,27 +95,19 @@ def launcher_env(launcher: str, environ: dict | None = None) -> dict:
     environ = os.environ if environ is None else environ
     if launcher not in _LAUNCHER_HINT:
         raise ValueError(f'unknown launcher {launcher!r}; expected one of {sorted(_LAUNCHER_HINT)}')
-    out = {}
-    if launcher == 'pytorch':
-        required = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
-        missing = [k for k in required if k not in environ]
-        if missing:
-            raise LauncherEnvError(
-                f'--launcher pytorch needs the environment variables {missing}: {_LAUNCHER_HINT[launcher]}'
-            )
-        out = {k: environ[k] for k in required}
-        out['LOCAL_RANK'] = environ.get('LOCAL_RANK', out['RANK'])
-        return out
     names = _LAUNCHER_ENV[launcher]
-    missing = [src for src in names.values() if src not in environ]
-    if launcher == 'slurm' and 'MASTER_ADDR' not in environ and 'SLURM_NODELIST' not in environ:
-        missing.append('SLURM_NODELIST')
+    required = list(names.values())
+    if launcher == 'pytorch':  # torchrun sets the rendezvous address itself
+        required += ['MASTER_ADDR', 'MASTER_PORT']
+    elif launcher == 'slurm' and 'MASTER_ADDR' not in environ:
+        required.append('SLURM_NODELIST')
+    missing = [k for k in required if k not in environ]
     if missing:
         raise LauncherEnvError(
             f'--launcher {launcher} needs the environment variables {missing}: {_LAUNCHER_HINT[launcher]}'
         )
-    for dst, src in names.items():
-        out[dst] = environ.get(dst, environ[src])
+    out = {dst: environ.get(dst, environ[src]) for dst, src in names.items()}
+    out.setdefault('LOCAL_RANK', environ.get('LOCAL_RANK', out['RANK']))
     if 'MASTER_ADDR' in environ:
         out['MASTER_ADDR'] = environ['MASTER_ADDR']
     elif launcher == 'slurm':
