@@ -18,7 +18,7 @@ import numpy as np
 
 from ..categories import canonical
 from .expressions import AU_INDEX, AU_LIST, BILATERAL_AUS, UNILATERAL, label_set_classes, resolve_domain
-from .renderer import SKIN_TONES, FaceRenderer, Identity, Occluder, Pose, Scene
+from .renderer import SKIN_TONES, FaceRenderer, Identity, Occluder, Pose, Scene, _clip01
 
 SPLIT_CODES = {'train': 0, 'val': 1, 'test': 2}
 #: id range of each split (identity id = split_code * ID_STRIDE + k); clips use the upper half.
@@ -29,8 +29,8 @@ OCCLUDER_KINDS = ('none', 'hand', 'sunglasses', 'mask', 'object')
 NUM_RATERS = 10
 
 
-def _empty_small_pages(shape: tuple) -> np.ndarray:
-    """``np.empty(shape, uint8)`` whose large buffer is not advised for transparent huge pages.
+def _empty_small_pages(shape: tuple, dtype=np.uint8) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose large buffer is not advised for transparent huge pages.
 
     numpy marks arrays of 4 MiB and more ``MADV_HUGEPAGE``. With the common kernel setting
     ``transparent_hugepage/defrag=madvise`` every first touch of such a buffer may stall on
@@ -38,12 +38,13 @@ def _empty_small_pages(shape: tuple) -> np.ndarray:
     of CPU against 0.24 s with ordinary pages on the development VM. An anonymous ``mmap``
     gets ordinary pages unless the system forces huge pages everywhere.
     """
-    nbytes = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
     if nbytes < 4 << 20:
-        return np.empty(shape, np.uint8)
+        return np.empty(shape, dtype)
     import mmap
 
-    return np.frombuffer(mmap.mmap(-1, nbytes), np.uint8).reshape(shape)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
 
 
 def split_code(split: str) -> int:
@@ -158,7 +159,7 @@ class SynthFERGenerator:
             weak = au_r if rng.random() < 0.5 else au_l
             for au in self.protos[name]:
                 weak[AU_INDEX[au]] = rng.uniform(0, 0.08)
-        return np.minimum(np.maximum(au_l, 0), 1), np.minimum(np.maximum(au_r, 0), 1), intensity
+        return _clip01(au_l), _clip01(au_r), intensity
 
     def sample_pose(self, rng: np.random.Generator) -> Pose:
         nu = self.nuis
@@ -279,27 +280,28 @@ class SynthFERGenerator:
         # Write every sample straight into preallocated arrays: holding 10k per-sample
         # dicts and stacking them at the end cost ~25 % extra on 10k images (allocation
         # and cyclic-GC scans of the growing list), see docs/synthfer.md.
-        n, size = len(idx), self.renderer.size
-        out = dict(
-            imgs=_empty_small_pages((n, size, size, 3)),
-            labels=np.empty(n, np.int64),
-            aus=np.empty((n, len(AU_LIST)), np.float32),
-            au_l=np.empty((n, len(AU_LIST)), np.float32),
-            au_r=np.empty((n, len(AU_LIST)), np.float32),
-            identities=np.empty(n, np.int64),
-            occluders=np.empty(n, np.int64),
-            intensities=np.empty(n, np.float32),
-            votes=np.empty((n, len(self.classes)), np.int64),
-            poses=np.empty((n, 5), np.float32),
-        )
-        src = dict(imgs='img', labels='label', aus='au', au_l='au_l', au_r='au_r', identities='identity',
-                   occluders='occluder', intensities='intensity', votes='votes', poses='pose')  # fmt: skip
+        size, n_aus = self.renderer.size, len(AU_LIST)
+        fields = {  # output key: (key of sample(), per-sample shape, dtype)
+            'imgs': ('img', (size, size, 3), np.uint8),
+            'labels': ('label', (), np.int64),
+            'aus': ('au', (n_aus,), np.float32),
+            'au_l': ('au_l', (n_aus,), np.float32),
+            'au_r': ('au_r', (n_aus,), np.float32),
+            'identities': ('identity', (), np.int64),
+            'occluders': ('occluder', (), np.int64),
+            'intensities': ('intensity', (), np.float32),
+            'votes': ('votes', (len(self.classes),), np.int64),
+            'poses': ('pose', (5,), np.float32),
+        }
+        out = {
+            key: _empty_small_pages((len(idx), *shape), dtype) for key, (_, shape, dtype) in fields.items()
+        }
         gc_was_enabled = gc.isenabled()
         gc.disable()  # the renderer creates no reference cycles; avoids repeated full scans
         try:
             for j, i in enumerate(idx):
                 one = self.sample(split, i, n_samples)
-                for key, name in src.items():
+                for key, (name, _, _) in fields.items():
                     out[key][j] = one[name]
         finally:
             if gc_was_enabled:

@@ -224,6 +224,11 @@ def _bez(p0, p1, p2, n: int = 8) -> np.ndarray:
     return np.array([(a * x0 + b * cx + c * x2, a * y0 + b * cy + c * y2) for a, b, c in w])
 
 
+def _clip01(x: np.ndarray) -> np.ndarray:
+    """``np.clip(x, 0, 1)`` for small arrays: same values, without ``np.clip``'s Python-level overhead."""
+    return np.minimum(np.maximum(x, 0), 1)
+
+
 def _clip_u8(x: np.ndarray) -> np.ndarray:
     """``np.clip(x, 0, 255).astype(np.uint8)`` in place (same values, fewer temporaries)."""
     np.clip(x, 0, 255, out=x)  # one pass (3x faster than maximum + minimum)
@@ -445,8 +450,8 @@ class FaceRenderer:
         Returns:
             ``(H, W, 3)`` uint8 BGR image.
         """
-        au_l = np.minimum(np.maximum(np.asarray(au_l, float), 0), 1)  # = np.clip, less call overhead
-        au_r = np.minimum(np.maximum(np.asarray(au_r, float), 0), 1)
+        au_l = _clip01(np.asarray(au_l, float))
+        au_r = _clip01(np.asarray(au_r, float))
         if au_l.shape != (len(AU_LIST),) or au_r.shape != (len(AU_LIST),):
             raise ValueError(f'AU vectors must have shape ({len(AU_LIST)},), got {au_l.shape} / {au_r.shape}')
         scene = scene or Scene()
@@ -641,7 +646,7 @@ class FaceRenderer:
         def lift(pts: np.ndarray, amount: float) -> np.ndarray:
             """AU10 raises the upper lip per side (blended across the midline)."""
             # 0 on the image left, 1 on the image right
-            w = np.minimum(np.maximum((pts[:, 0] + 0.1) / 0.2, 0), 1)
+            w = _clip01((pts[:, 0] + 0.1) / 0.2)
             k = a(10, -1) * (1 - w) + a(10, 1) * w
             out = pts.copy()  # x - 0 == x: only y changes, as in pts - [0, amount * k]
             out[:, 1] -= amount * k
