@@ -53,14 +53,33 @@ PLUGIN = textwrap.dedent("""
 """)
 
 
-def test_two_cpu_processes_train_disjoint_shards(tmp_path):
+def _shard_run(tmp_path):
+    """Fake RAF-DB + the shard-recorder plugin: ``(plugin_dir, work_dir, --cfg-options list)``."""
     data_root = make_fake_rafdb(tmp_path / 'data', n_train=N_TRAIN, n_test=2, size=32)
     plugin_dir = tmp_path / 'plugin'
     plugin_dir.mkdir()
     (plugin_dir / 'shard_recorder.py').write_text(PLUGIN)
-    work_dir = tmp_path / 'work'
     opts = tiny_train_options(data_root, max_epochs=1, batch_size=3)
     opts += ['custom_imports.imports=[shard_recorder]', 'default_hooks.shard.type=ShardRecorderHook']
+    return plugin_dir, tmp_path / 'work', opts
+
+
+def _check_two_ranks(work_dir):
+    """Both ranks trained with gloo + DDP on disjoint halves and ended with equal weights."""
+    ranks = [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
+    assert [r['world_size'] for r in ranks] == [2, 2] and [r['rank'] for r in ranks] == [0, 1]
+    assert all(r['backend'] == 'gloo' and r['wrapped'] == 'MMDistributedDataParallel' for r in ranks)
+    seen0, seen1 = set(ranks[0]['seen']), set(ranks[1]['seen'])
+    assert len(ranks[0]['seen']) == len(seen0) == N_TRAIN // 2  # each rank: its own half, once
+    assert seen0.isdisjoint(seen1)
+    assert seen0 | seen1 == set(range(N_TRAIN))
+    # DDP averaged the gradients: both replicas end with the same weights.
+    assert ranks[0]['checksum'] == pytest.approx(ranks[1]['checksum'], rel=1e-6, abs=1e-6)
+    assert (work_dir / 'epoch_1.pth').is_file()
+
+
+def test_two_cpu_processes_train_disjoint_shards(tmp_path):
+    plugin_dir, work_dir, opts = _shard_run(tmp_path)
     env = dict(
         os.environ,
         OMP_NUM_THREADS='1',
@@ -82,17 +101,7 @@ def test_two_cpu_processes_train_disjoint_shards(tmp_path):
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-
-    ranks = [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
-    assert [r['world_size'] for r in ranks] == [2, 2]
-    assert all(r['backend'] == 'gloo' and r['wrapped'] == 'MMDistributedDataParallel' for r in ranks)
-    seen0, seen1 = set(ranks[0]['seen']), set(ranks[1]['seen'])
-    assert len(ranks[0]['seen']) == len(seen0) == N_TRAIN // 2  # each rank: its own half, once
-    assert seen0.isdisjoint(seen1)
-    assert seen0 | seen1 == set(range(N_TRAIN))
-    # DDP averaged the gradients: both replicas end with the same weights.
-    assert ranks[0]['checksum'] == pytest.approx(ranks[1]['checksum'], rel=1e-6, abs=1e-6)
-    assert (work_dir / 'epoch_1.pth').is_file()
+    _check_two_ranks(work_dir)
 
 
 def test_dist_train_usage_errors(tmp_path):
@@ -122,13 +131,7 @@ def test_pytorch_launcher_outside_torchrun_is_clear(monkeypatch):
 # ----------------------------------------------------------------------------- slurm / mpi
 def _start_ranks(tmp_path, launcher, rank_env):
     """Start 2 ``tools/train.py --launcher L`` processes by hand, as srun / mpirun would."""
-    data_root = make_fake_rafdb(tmp_path / 'data', n_train=N_TRAIN, n_test=2, size=32)
-    plugin_dir = tmp_path / 'plugin'
-    plugin_dir.mkdir()
-    (plugin_dir / 'shard_recorder.py').write_text(PLUGIN)
-    work_dir = tmp_path / 'work'
-    opts = tiny_train_options(data_root, max_epochs=1, batch_size=3)
-    opts += ['custom_imports.imports=[shard_recorder]', 'default_hooks.shard.type=ShardRecorderHook']
+    plugin_dir, work_dir, opts = _shard_run(tmp_path)
     base = {k: v for k, v in os.environ.items() if not k.startswith(('SLURM_', 'OMPI_'))}
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
         base.pop(key, None)
@@ -149,15 +152,7 @@ def _start_ranks(tmp_path, launcher, rank_env):
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, out[-2000:] + err[-4000:]
-    return [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
-
-
-def _check_two_ranks(ranks):
-    assert [r['world_size'] for r in ranks] == [2, 2] and [r['rank'] for r in ranks] == [0, 1]
-    assert all(r['backend'] == 'gloo' and r['wrapped'] == 'MMDistributedDataParallel' for r in ranks)
-    seen0, seen1 = set(ranks[0]['seen']), set(ranks[1]['seen'])
-    assert seen0.isdisjoint(seen1) and seen0 | seen1 == set(range(N_TRAIN))
-    assert ranks[0]['checksum'] == pytest.approx(ranks[1]['checksum'], rel=1e-6, abs=1e-6)
+    return work_dir
 
 
 def test_slurm_launcher_on_cpu(tmp_path):
