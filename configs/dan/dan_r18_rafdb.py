@@ -1,33 +1,18 @@
 # DAN on RAF-DB: paper Sec. 4.2 + yaoing/DAN rafdb.py.
 # SGD lr 0.1, momentum 0.9, wd 1e-4, StepLR(10, 0.1), 40 epochs, batch 256, 224 input.
-_base_ = ['./_base_/dan_r18.py', '../_base_/datasets/rafdb.py', '../_base_/default_runtime.py']
+_base_ = [
+    './_base_/dan_r18.py',
+    '../_base_/datasets/rafdb.py',
+    '../_base_/datasets/dan_rafdb-aug_224.py',
+    '../_base_/default_runtime.py',
+]
 
 img_size = 224
 model = dict(head=dict(num_classes=7))
 
-# Public-code augmentation: resize, h-flip, with p=0.2 {rotation +-20 then random crop with
-# 32 px padding} (torchvision RandomApply applies the whole list), RandomErasing(0.02-0.25).
-# torchvision erases with 0 after normalisation, i.e. with the mean pixel (BGR here).
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='RandomRotate', degrees=20, prob=1.0),
-            dict(type='RandomCrop', size=img_size, padding=32),
-        ],
-        prob=0.2,
-    ),
-    dict(type='RandomErasing', prob=0.5, scale=(0.02, 0.25), value=(104, 116, 124)),
-    dict(type='PackFERInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='PackFERInputs'),
-]
+# Public-code augmentation (configs/_base_/datasets/dan_rafdb-aug_224.py).
+train_pipeline = {{_base_.dan_train_pipeline}}
+test_pipeline = {{_base_.dan_test_pipeline}}
 train_dataloader = dict(batch_size=256, num_workers=4, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=256, num_workers=4, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -1,31 +1,19 @@
 # DAN on SFEW 2.0 (paper Sec. 4.2): batch 16, lr 1e-3, 40 epochs, 224 input, RetinaFace-aligned
 # faces. The paper gives no optimiser for SFEW and the public code has no SFEW script: SGD
 # (momentum 0.9, wd 1e-4) with the RAF-DB step schedule and the RAF-DB augmentation.
-_base_ = ['./_base_/dan_r18.py', '../_base_/datasets/sfew.py', '../_base_/default_runtime.py']
+_base_ = [
+    './_base_/dan_r18.py',
+    '../_base_/datasets/sfew.py',
+    '../_base_/datasets/dan_rafdb-aug_224.py',
+    '../_base_/default_runtime.py',
+]
 
 img_size = 224
 model = dict(head=dict(num_classes=7))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='RandomRotate', degrees=20, prob=1.0),
-            dict(type='RandomCrop', size=img_size, padding=32),
-        ],
-        prob=0.2,
-    ),
-    dict(type='RandomErasing', prob=0.5, scale=(0.02, 0.25), value=(104, 116, 124)),
-    dict(type='PackFERInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='PackFERInputs'),
-]
+# RAF-DB augmentation of the public code (configs/_base_/datasets/dan_rafdb-aug_224.py).
+train_pipeline = {{_base_.dan_train_pipeline}}
+test_pipeline = {{_base_.dan_test_pipeline}}
 train_dataloader = dict(batch_size=16, num_workers=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=16, num_workers=2, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -3,31 +3,19 @@
 # 40 epochs), but trained from scratch (no face-pretrained trunk exists offline), so AdamW 2e-3
 # (as the SynthFER quick start) replaces SGD 0.1: without the MS-Celeb init the first SGD 0.1
 # steps are huge (backbone gradient norm ~200 at init) and the BN statistics diverge.
-_base_ = ['./_base_/dan_r18.py', '../_base_/datasets/synthfer.py', '../_base_/default_runtime.py']
+_base_ = [
+    './_base_/dan_r18.py',
+    '../_base_/datasets/synthfer.py',
+    '../_base_/datasets/dan_rafdb-aug_112.py',
+    '../_base_/default_runtime.py',
+]
 
 img_size = 112
 model = dict(backbone=dict(init_cfg=None), head=dict(num_classes=7))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='RandomRotate', degrees=20, prob=1.0),
-            dict(type='RandomCrop', size=img_size, padding=16),
-        ],
-        prob=0.2,
-    ),
-    dict(type='RandomErasing', prob=0.5, scale=(0.02, 0.25), value=(104, 116, 124)),
-    dict(type='PackFERInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='PackFERInputs'),
-]
+# RAF-DB augmentation scaled to 112 px (configs/_base_/datasets/dan_rafdb-aug_112.py).
+train_pipeline = {{_base_.dan_train_pipeline}}
+test_pipeline = {{_base_.dan_test_pipeline}}
 train_dataloader = dict(batch_size=64, dataset=dict(img_size=img_size, pipeline=train_pipeline))
 val_dataloader = dict(batch_size=64, dataset=dict(img_size=img_size, pipeline=test_pipeline))
 test_dataloader = dict(batch_size=64, dataset=dict(img_size=img_size, pipeline=test_pipeline))
