@@ -111,3 +111,90 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def parse_cfg_options(options: list) -> dict:
+    """``['a.b=1', 'c=(2,2)']`` → the dict ``--cfg-options`` turns them into (mmengine's ``DictAction``)."""
+    import argparse
+
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    return parser.parse_args(['--cfg-options', *options] if options else []).cfg_options
+
+
+def recompute_test_scores(config: PathLike, checkpoint: PathLike, cfg_options: list = ()) -> dict:
+    """Evaluate ``checkpoint`` on the config's test split without the Runner or ``tools/test.py``.
+
+    The model is built from the config through the registry, the checkpoint's
+    ``state_dict`` is read with :func:`ferlab.utils.safe_torch_load` and loaded
+    with ``load_state_dict(strict=True)`` (not mmengine's ``load_checkpoint``), and every test sample goes through the model on its own
+    (data preprocessor, ``forward(mode='tensor')``, softmax in numpy).
+
+    Args:
+        config: Config file.
+        checkpoint: A checkpoint written by ``tools/train.py``.
+        cfg_options: The ``--cfg-options`` strings given to the tools.
+
+    Returns:
+        ``dict(scores=(N, C) float64, gt=(N,) int, accuracy=float)`` with the
+        samples in dataset order and ``accuracy`` in percent.
+    """
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+
+    from ferlab.registry import DATASETS, MODELS
+    from ferlab.utils import apply_cfg_options, safe_torch_load
+
+    cfg = apply_cfg_options(Config.fromfile(str(config)), parse_cfg_options(list(cfg_options)))
+    model = MODELS.build(cfg.model)
+    state = safe_torch_load(str(checkpoint))['state_dict']
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    logits, gt = [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            item = dataset[i]
+            batch = model.data_preprocessor(pseudo_collate([item]), False)
+            logits.append(model(batch['inputs'], mode='tensor')[0].double().numpy())
+            gt.append(int(item['data_samples'].gt_label))
+    logits = np.stack(logits)
+    scores = np.exp(logits - logits.max(axis=1, keepdims=True))
+    scores /= scores.sum(axis=1, keepdims=True)
+    gt = np.asarray(gt)
+    return dict(scores=scores, gt=gt, accuracy=100.0 * float(np.mean(scores.argmax(axis=1) == gt)))
+
+
+def write_forced_class_checkpoint(src: PathLike, dst: PathLike, cls: int) -> str:
+    """Copy a checkpoint whose model answers ``cls`` for every input.
+
+    The last affine layer with one output per class (the head's ``Linear``, or
+    DAN's ``BatchNorm1d`` after it) gets weight 0 and bias ``10 * onehot(cls)``,
+    so its logits are that constant whatever the features: the accuracy of
+    the copy is the share of test labels equal to ``cls``.
+
+    Returns:
+        ``str(dst)``.
+    """
+    import torch
+
+    from ferlab.utils import atomic_save, safe_torch_load
+
+    ckpt = safe_torch_load(str(src))
+    state = ckpt['state_dict']
+    num_classes = None
+    for key in reversed(list(state)):
+        if key.endswith('.bias') and state[key].dim() == 1 and key[: -len('bias')] + 'weight' in state:
+            weight = state[key[: -len('bias')] + 'weight']
+            if weight.shape[0] == state[key].shape[0]:
+                num_classes = state[key].shape[0]
+                break
+    if num_classes is None or not 0 <= cls < num_classes:
+        raise ValueError(f'{src}: no per-class output layer for class {cls}')
+    state[key[: -len('bias')] + 'weight'] = torch.zeros_like(weight)
+    state[key] = torch.nn.functional.one_hot(torch.tensor(cls), num_classes).to(state[key].dtype) * 10.0
+    atomic_save(ckpt, str(dst))
+    return str(dst)
