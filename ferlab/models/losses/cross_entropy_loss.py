@@ -1,4 +1,4 @@
-"""Cross-entropy for hard labels, soft labels and class weights."""
+"""Cross-entropy for hard labels, soft labels and class weights (normalised as torch does)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,23 @@ from ferlab.registry import MODELS
 
 @MODELS.register_module()
 class CrossEntropyLoss(nn.Module):
-    """Softmax cross-entropy.
+    """Softmax cross-entropy with class weights, label smoothing and soft targets.
 
-    For hard labels ``y`` (optionally smoothed with ε),
-    ``L = -Σ_c w_c q_c log softmax(z)_c`` with ``q = (1-ε)·onehot(y) + ε/C``;
-    for soft labels ``q`` is the given distribution (e.g. FERPlus votes).
-    With class weights the mean is normalised by the sum of the target
-    weights (as ``torch.nn.functional.cross_entropy`` does).
+    Per sample ``i`` with logits ``z_i`` ``(C,)``:
+    ``ℓ_i = -Σ_c w_c q_ic log softmax(z_i)_c``, where for a hard label ``y_i``
+    (optionally smoothed with ε, Szegedy et al. 2016, Sec. 7)
+    ``q_i = (1-ε)·onehot(y_i) + ε/C`` and for soft targets ``q_i`` is the given
+    distribution (e.g. FERPlus votes), smoothed the same way; ``w = 1`` without
+    class weights.
+
+    ``reduction='mean'`` divides ``Σ_i ℓ_i`` by the normaliser that
+    :func:`torch.nn.functional.cross_entropy` uses, which is the oracle of the
+    tests: ``Σ_i w_{y_i}`` for hard labels (``N`` without class weights,
+    with or without smoothing) and ``N`` for probability targets. The two
+    differ on purpose in torch: one-hot soft targets with class weights give
+    ``Σ_i ℓ_i / N``, hard labels ``Σ_i ℓ_i / Σ_i w_{y_i}``. Per-sample
+    ``weight`` ``s_i`` scales both sums: ``Σ_i s_i ℓ_i / Σ_i s_i n_i`` with
+    ``n_i`` = ``w_{y_i}`` or 1.
 
     Args:
         loss_weight: Multiplier of the returned loss.
@@ -60,7 +70,8 @@ class CrossEntropyLoss(nn.Module):
         avg_factor: float | None = None,
     ) -> torch.Tensor:
         num_classes = cls_score.shape[-1]
-        if target.dim() == 1:
+        hard = target.dim() == 1
+        if hard:
             soft = F.one_hot(target.long(), num_classes).to(cls_score.dtype)
         else:
             soft = target.to(cls_score.dtype)
@@ -70,7 +81,8 @@ class CrossEntropyLoss(nn.Module):
         if self.class_weight is not None:
             cw = self.class_weight.to(cls_score.dtype)
             per_sample = -(soft * cw * log_prob).sum(-1)
-            norm = (soft * cw).sum(-1)
+            # torch's normaliser: the weight of the hard label, 1 for probability targets
+            norm = cw[target.long()] if hard else torch.ones_like(per_sample)
         else:
             per_sample = -(soft * log_prob).sum(-1)
             norm = torch.ones_like(per_sample)

@@ -90,3 +90,30 @@ def test_gradient_flows():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         build(**kwargs)
+
+
+@pytest.mark.parametrize('eps', [0.0, 0.1, 0.4])
+@pytest.mark.parametrize('reduction', ['mean', 'sum', 'none'])
+@pytest.mark.parametrize('soft', [False, True], ids=['hard', 'soft'])
+def test_class_weights_with_smoothing_or_soft_targets_match_torch(eps, reduction, soft):
+    """Oracle: ``F.cross_entropy`` itself (hard: / Σ w_y; probability targets: / N)."""
+    torch.manual_seed(2)
+    logits = torch.randn(9, 4, dtype=torch.float64)
+    target = (
+        torch.softmax(3 * torch.randn(9, 4, dtype=torch.float64), -1) if soft else torch.randint(0, 4, (9,))
+    )
+    w = torch.tensor([1.0, 2.0, 0.5, 3.0], dtype=torch.float64)
+    ours = build(class_weight=w.tolist(), label_smoothing=eps, reduction=reduction)(logits, target)
+    ref = F.cross_entropy(logits, target, weight=w, label_smoothing=eps, reduction=reduction)
+    torch.testing.assert_close(ours, ref)
+
+
+def test_soft_targets_with_class_weights_hand_computed():
+    """Probability targets with class weights: Σ_i Σ_c -w_c q_ic log p_ic / N (N = 2 here)."""
+    q = [[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]]
+    w = [1.0, 3.0, 2.0]
+    total = 0.0
+    for row, qrow in zip(LOGITS.tolist(), q):
+        total += -sum(wc * qc * lc for wc, qc, lc in zip(w, qrow, log_softmax_hand(row)))
+    loss = build(class_weight=w)(LOGITS, torch.tensor(q))
+    assert loss.item() == pytest.approx(total / 2, rel=1e-6)
