@@ -4,9 +4,19 @@ import csv
 import json
 import os.path as osp
 
+import numpy as np
+import pytest
 import torch
+from sklearn.metrics import confusion_matrix
 
-from tests.utils import make_fake_rafdb, tiny_train_options
+from tests.utils import (
+    make_fake_rafdb,
+    recompute_test_scores,
+    tiny_train_options,
+    write_forced_class_checkpoint,
+)
+
+pytestmark = pytest.mark.e2e
 
 
 def test_train_then_test_rafdb_baseline(tmp_path, repo_root):
@@ -25,7 +35,11 @@ def test_train_then_test_rafdb_baseline(tmp_path, repo_root):
 
     test_dir = str(tmp_path / 'test')
     metrics = test_main([config, ckpt, '--work-dir', test_dir, '--cfg-options', *opts])
-    assert 0.0 <= metrics['accuracy'] <= 100.0
+    # the same checkpoint evaluated without the Runner: identical accuracy and confusion matrix
+    ref = recompute_test_scores(config, ckpt, opts)
+    assert ref['gt'].tolist() == [1, 2, 3, 4, 5, 6, 0]  # make_fake_rafdb's labels after 8 training images
+    assert float(metrics['accuracy']) == pytest.approx(ref['accuracy'], abs=1e-6)
+    ref_cm = confusion_matrix(ref['gt'], ref['scores'].argmax(1), labels=list(range(7)))
     with open(osp.join(test_dir, 'metrics.json')) as f:
         saved = json.load(f)
     assert saved['accuracy'] == metrics['accuracy']
@@ -34,7 +48,15 @@ def test_train_then_test_rafdb_baseline(tmp_path, repo_root):
         rows = list(csv.reader(f))
     # RAF-DB class names label the matrix; the 7 test images (one per class) are all counted
     assert 'Surprise' in rows[0] and 'Neutral' in rows[0]
-    counts = [float(c) for r in rows[1:] for c in r[1:]]
-    assert sum(counts) == 7
+    counts = np.array([[float(c) for c in r[1:]] for r in rows[1:]])
+    np.testing.assert_array_equal(counts, ref_cm)  # rows = ground truth, columns = prediction
     with open(osp.join(test_dir, 'confusion_matrix.png'), 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+    # a different checkpoint gives its own figures: a copy that always answers class 3 scores 1 of 7
+    forced = write_forced_class_checkpoint(ckpt, tmp_path / 'class3.pth', 3)
+    metrics3 = test_main([config, forced, '--work-dir', str(tmp_path / 'test3'), '--cfg-options', *opts])
+    assert float(metrics3['accuracy']) == pytest.approx(100.0 / 7)
+    expected_cm = np.zeros((7, 7))
+    expected_cm[:, 3] = 1
+    np.testing.assert_array_equal(np.asarray(metrics3['confusion_matrix']), expected_cm)
