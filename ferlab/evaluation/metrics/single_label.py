@@ -129,10 +129,20 @@ class Accuracy(_ScoreMetric):
 class FERMetric(_ScoreMetric):
     """Accuracy, mean class accuracy, macro-F1, per-class P/R and the confusion matrix.
 
-    All values are percentages computed once over the split:
-    ``mean_class_accuracy`` = mean over classes of per-class recall (the
-    "balanced accuracy" DAN/AffectNet report); ``macro_f1`` = mean per-class
-    F1 over all classes (the Aff-Wild2 metric).
+    All values are percentages computed once over the split. Both class
+    means average over the same classes, those **present in the ground
+    truth** of the split (a class with no test sample has no recall; a class
+    that is only predicted already costs the true classes recall and
+    precision):
+
+    - ``mean_class_accuracy`` = mean per-class recall (the "balanced
+      accuracy" DAN/AffectNet report) =
+      ``sklearn.metrics.balanced_accuracy_score``;
+    - ``macro_f1`` = mean per-class F1 (the Aff-Wild2 metric) =
+      ``f1_score(average='macro', labels=np.unique(gt), zero_division=0)``.
+
+    On a split where every class occurs (every benchmark test set) this is
+    the mean over all ``C`` classes.
 
     Args:
         num_classes: ``C``; defaults to the evaluator's ``dataset_meta``.
@@ -176,7 +186,7 @@ class FERMetric(_ScoreMetric):
         out = {
             'accuracy': 100.0 * float(np.trace(cm)) / max(int(cm.sum()), 1),
             'mean_class_accuracy': 100.0 * float(stats['recall'][present].mean()) if present.any() else 0.0,
-            'macro_f1': 100.0 * float(stats['f1'].mean()),
+            'macro_f1': 100.0 * float(stats['f1'][present].mean()) if present.any() else 0.0,
         }
         if self.per_class:
             for name, p, r in zip(self.class_names(n), stats['precision'], stats['recall']):

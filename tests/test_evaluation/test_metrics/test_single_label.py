@@ -58,11 +58,17 @@ def test_fer_metric_matches_sklearn(random_case):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         ref_bal = skm.balanced_accuracy_score(gt, pred)
-        ref_f1 = skm.f1_score(gt, pred, average='macro', labels=labels, zero_division=0)
+        # both means run over the classes present in the ground truth (class 4 is absent)
+        ref_f1 = skm.f1_score(gt, pred, average='macro', labels=np.unique(gt), zero_division=0)
+        ref_recall_present = skm.recall_score(
+            gt, pred, average='macro', labels=np.unique(gt), zero_division=0
+        )
         ref_p = skm.precision_score(gt, pred, average=None, labels=labels, zero_division=0)
         ref_r = skm.recall_score(gt, pred, average=None, labels=labels, zero_division=0)
     assert out['accuracy'] == pytest.approx(100 * skm.accuracy_score(gt, pred))
-    assert out['mean_class_accuracy'] == pytest.approx(100 * ref_bal)
+    assert (
+        out['mean_class_accuracy'] == pytest.approx(100 * ref_bal) == pytest.approx(100 * ref_recall_present)
+    )
     assert out['macro_f1'] == pytest.approx(100 * ref_f1)
     for i, name in enumerate(CLASSES):
         assert out[f'precision/{name}'] == pytest.approx(100 * ref_p[i])
@@ -73,6 +79,23 @@ def test_fer_metric_matches_sklearn(random_case):
     assert (
         len({round(out['accuracy'], 6), round(out['mean_class_accuracy'], 6), round(out['macro_f1'], 6)}) == 3
     )
+
+
+def test_macro_f1_and_mean_class_accuracy_average_the_same_classes():
+    """Both means run over the ground-truth classes, also when a predicted class is absent from it."""
+    # 3 classes; class 2 is predicted twice but never in the ground truth
+    gt = np.array([0, 0, 0, 1, 1, 1])
+    pred = np.array([0, 0, 2, 1, 1, 2])
+    out = evaluate(dict(type='FERMetric', num_classes=3), np.eye(3)[pred], gt, [2], classes=('a', 'b', 'c'))
+    # hand: recall 2/3 for both classes; precision 1 for both; F1 = 2 * 1 * (2/3) / (5/3) = 0.8
+    assert out['mean_class_accuracy'] == pytest.approx(100 * 2 / 3)
+    assert out['macro_f1'] == pytest.approx(80.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        assert out['macro_f1'] == pytest.approx(
+            100 * skm.f1_score(gt, pred, average='macro', labels=[0, 1], zero_division=0)
+        )
+        assert out['mean_class_accuracy'] == pytest.approx(100 * skm.balanced_accuracy_score(gt, pred))
 
 
 def test_mean_class_accuracy_is_whole_set_not_per_batch():
