@@ -9,8 +9,9 @@ with ``taskset -c 0`` for a strict one-core figure) in one
 ``SynthFERGenerator.generate`` call, ``--repeats`` times, each with a fresh
 generator (so no identity is cached from a previous repetition). Prints the
 process CPU time and the wall time of every repetition, their minimum and
-median, and the ratio median CPU time / ``--target`` seconds (issue 3's goal:
-10,000 images at 112x112 in at most 10 s on one core, i.e. a ratio <= 1).
+median, and the ratio median CPU time / ``--target`` seconds (the project's
+speed target: 10,000 images at 112x112 in at most 10 s on one core, i.e. a
+ratio <= 1).
 """
 
 from __future__ import annotations

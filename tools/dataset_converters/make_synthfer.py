@@ -3,7 +3,7 @@
     python tools/dataset_converters/make_synthfer.py OUT_DIR --formats rafdb ferplus affectnet affwild2 rafau
 
 Each format goes to ``OUT_DIR/<format>/`` laid out exactly as the owners ship
-it (see /work/shared/reference/datasets.md and docs/datasets.md), so the real
+it (see docs/datasets.md), so the real
 loaders (``RAFDB``, ``FERPlus``, ``AffectNet``, ``AffWild2``, ``RAFAU``) read
 it unchanged. ``OUT_DIR/<format>/synthfer_manifest.json`` lists the labels
 written (in each format's own class order) for round-trip checks.

@@ -37,7 +37,7 @@ def ir50_3stages():
 
 
 def test_shapes_at_112_with_three_stages(ir50_3stages):
-    # POSTER++ / AU-ViT: 64x56x56, 128x28x28, 256x14x14 (docs: /work/shared/reference/methods.md).
+    # POSTER++ / AU-ViT read the first three stages: 64x56x56, 128x28x28, 256x14x14 at 112 px.
     with torch.no_grad():
         outs = ir50_3stages(torch.randn(2, 3, 112, 112))
     assert [tuple(o.shape) for o in outs] == [(2, 64, 56, 56), (2, 128, 28, 28), (2, 256, 14, 14)]
