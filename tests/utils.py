@@ -168,6 +168,25 @@ def recompute_test_scores(config: PathLike, checkpoint: PathLike, cfg_options: l
     return dict(scores=scores, gt=gt, accuracy=100.0 * float(np.mean(scores.argmax(axis=1) == gt)))
 
 
+def read_prediction_dump(path: PathLike) -> dict:
+    """The ``tools/test.py --out`` pickle as arrays sorted by ``sample_idx``.
+
+    Returns:
+        ``dict(idx=(N,), scores=(N, C) float64, labels=(N,), gt=(N,))``.
+    """
+    import pickle
+
+    with open(path, 'rb') as f:
+        preds = pickle.load(f)
+    preds = sorted(preds, key=lambda p: int(p['sample_idx']))
+    return dict(
+        idx=np.array([int(p['sample_idx']) for p in preds]),
+        scores=np.stack([np.asarray(p['pred_score'], dtype=np.float64) for p in preds]),
+        labels=np.array([int(p['pred_label']) for p in preds]),
+        gt=np.array([int(p['gt_label']) for p in preds]),
+    )
+
+
 def write_forced_class_checkpoint(src: PathLike, dst: PathLike, cls: int) -> str:
     """Copy a checkpoint whose model answers ``cls`` for every input.
 

@@ -3,9 +3,12 @@
 import json
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+
+from tests.utils import read_prediction_dump, recompute_test_scores, write_forced_class_checkpoint
 
 
 def _tiny(n_train=32, n_eval=14, size=32):
@@ -17,6 +20,7 @@ def _tiny(n_train=32, n_eval=14, size=32):
     return opts
 
 
+@pytest.mark.e2e
 def test_quickstart_trains_then_tests(tmp_path, repo_root):
     from tools.test import main as test_main
     from tools.train import main as train_main
@@ -29,8 +33,24 @@ def test_quickstart_trains_then_tests(tmp_path, repo_root):
     assert type(ds).__name__ == 'SynthFER' and len(ds) == 32 and ds.generator.img_size == 32
     ckpt = osp.join(str(tmp_path / 'train'), 'epoch_1.pth')
     assert osp.isfile(ckpt)
-    metrics = test_main([config, ckpt, '--work-dir', str(tmp_path / 'test'), '--cfg-options', *opts])
-    assert 0.0 <= metrics['accuracy'] <= 100.0
+    out = str(tmp_path / 'preds.pkl')
+    metrics = test_main(
+        [config, ckpt, '--work-dir', str(tmp_path / 'test'), '--out', out, '--cfg-options', *opts]
+    )
+    ref = recompute_test_scores(config, ckpt, opts)  # the checkpoint on the test split, without the Runner
+    dump = read_prediction_dump(out)
+    assert dump['idx'].tolist() == list(range(14)) and dump['gt'].tolist() == ref['gt'].tolist()
+    np.testing.assert_allclose(dump['scores'], ref['scores'], atol=1e-5)
+    assert float(metrics['accuracy']) == pytest.approx(ref['accuracy'], abs=1e-6)
+    # a copy that always answers class c scores c's share of the test labels (by hand); c is
+    # chosen so that this differs from the trained checkpoint's accuracy
+    counts = np.bincount(ref['gt'], minlength=7)
+    cls = next(c for c in range(7) if abs(100.0 * counts[c] / 14 - ref['accuracy']) > 1e-6)
+    forced = write_forced_class_checkpoint(ckpt, tmp_path / 'forced.pth', cls)
+    forced_metrics = test_main(
+        [config, forced, '--work-dir', str(tmp_path / 'forced'), '--cfg-options', *opts]
+    )
+    assert float(forced_metrics['accuracy']) == pytest.approx(100.0 * counts[cls] / 14)
     with open(osp.join(str(tmp_path / 'test'), 'metrics.json')) as f:
         assert json.load(f)['accuracy'] == metrics['accuracy']
     with open(osp.join(str(tmp_path / 'test'), 'confusion_matrix.png'), 'rb') as f:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from tests.utils import (
     REPO_ROOT,
     make_fake_rafdb,
+    read_prediction_dump,
     recompute_test_scores,
     tiny_train_options,
     write_forced_class_checkpoint,
@@ -42,18 +42,6 @@ def trained(tmp_path_factory):
     return dict(data_root=data_root, work_dir=work_dir, opts=tiny_train_options(data_root, batch_size=4))
 
 
-def _dump(path) -> dict:
-    with open(path, 'rb') as f:
-        preds = pickle.load(f)
-    order = np.argsort([int(p['sample_idx']) for p in preds])
-    return dict(
-        idx=np.array([int(preds[i]['sample_idx']) for i in order]),
-        scores=np.stack([np.asarray(preds[i]['pred_score'], dtype=np.float64) for i in order]),
-        labels=np.array([int(preds[i]['pred_label']) for i in order]),
-        gt=np.array([int(preds[i]['gt_label']) for i in order]),
-    )
-
-
 def test_latest_with_out(trained, tmp_path):
     from tools.test import main
 
@@ -64,7 +52,7 @@ def test_latest_with_out(trained, tmp_path):
     )
     ref = recompute_test_scores(CONFIG, work_dir / 'epoch_2.pth', trained['opts'])
     assert ref['gt'].tolist() == TEST_LABELS
-    dump = _dump(out)
+    dump = read_prediction_dump(out)
     assert dump['idx'].tolist() == list(range(N_TEST))
     assert dump['gt'].tolist() == TEST_LABELS
     # the dump holds the scores of epoch_2.pth (the 'latest' checkpoint), not of any other weights
@@ -86,7 +74,7 @@ def test_other_checkpoints_give_their_own_metrics(trained, tmp_path):
         out = tmp_path / f'{name}.pkl'
         metrics = main([CONFIG, str(ckpt), '--work-dir', str(tmp_path / name), '--out', str(out),
                         '--cfg-options', *trained['opts']])  # fmt: skip
-        return float(metrics['accuracy']), _dump(out)
+        return float(metrics['accuracy']), read_prediction_dump(out)
 
     acc1, dump1 = run(work_dir / 'epoch_1.pth', 'e1')
     ref1 = recompute_test_scores(CONFIG, work_dir / 'epoch_1.pth', trained['opts'])
