@@ -7,7 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.utils import make_fake_rafdb
+from tests.utils import (
+    make_fake_rafdb,
+    read_prediction_dump,
+    recompute_test_scores,
+    write_forced_class_checkpoint,
+)
+
+pytestmark = pytest.mark.e2e
 
 CONFIGS = {
     'dan_r18_rafdb': 'rafdb',
@@ -108,11 +115,23 @@ def test_dan_test_and_vis_cam_tools(tmp_path):
     opts = [*_options('rafdb', root), 'optim_wrapper.optimizer.lr=1e-6']
     train_main(['configs/dan/dan_r18_rafdb.py', '--work-dir', work_dir, '--cfg-options', *opts])
     ckpt = osp.join(work_dir, 'epoch_1.pth')
+    out = str(tmp_path / 'preds.pkl')
     metrics = test_main(
-        ['configs/dan/dan_r18_rafdb.py', ckpt, '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+        ['configs/dan/dan_r18_rafdb.py', ckpt, '--work-dir', str(tmp_path / 'test'), '--out', out,
+         '--cfg-options', *_options('rafdb', root)]
+    )  # fmt: skip
+    # test.py evaluated this checkpoint: its scores and accuracy equal a Runner-free recomputation
+    ref = recompute_test_scores('configs/dan/dan_r18_rafdb.py', ckpt, _options('rafdb', root))
+    np.testing.assert_allclose(read_prediction_dump(out)['scores'], ref['scores'], atol=1e-5)
+    assert float(metrics['accuracy']) == pytest.approx(ref['accuracy'], abs=1e-6)
+    # a copy whose fusion BN always answers class c scores c's share of the test labels 1, 2, 3, 4
+    cls = next(c for c in (0, 1) if abs(100.0 * (c == 1) / 4 - ref['accuracy']) > 1e-6)
+    forced = write_forced_class_checkpoint(ckpt, tmp_path / 'forced.pth', cls)
+    forced_metrics = test_main(
+        ['configs/dan/dan_r18_rafdb.py', forced, '--work-dir', str(tmp_path / 'forced'), '--cfg-options',
          *_options('rafdb', root)]
     )  # fmt: skip
-    assert 0.0 <= metrics['accuracy'] <= 100.0
+    assert float(forced_metrics['accuracy']) == pytest.approx(100.0 * (cls == 1) / 4)
     images = sorted(
         osp.join(root, 'basic/Image/aligned', f) for f in os.listdir(osp.join(root, 'basic/Image/aligned'))
     )[:2]
