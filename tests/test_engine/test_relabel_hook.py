@@ -1,4 +1,4 @@
-"""SCN / MVT relabeling: threshold functions, the decision rule, the hook and resume."""
+"""SCN / MVT relabeling: threshold functions, the decision rule, published scores, the hook and resume."""
 
 import glob
 import json
@@ -11,7 +11,7 @@ import torch
 
 from ferlab.engine.hooks import RelabelHook, RelabelThreshold, relabel_decision, unwrap_dataset
 from ferlab.engine.hooks.relabel_hook import apply_relabels, gather_relabels, sync_and_apply_relabels
-from ferlab.registry import HOOKS
+from ferlab.registry import HOOKS, MODELS
 from ferlab.structures import FERDataSample
 from ferlab.utils import safe_torch_load
 from tests.utils import free_port, make_fake_rafdb
@@ -77,6 +77,93 @@ def test_hook_config_errors():
     assert isinstance(hook, RelabelHook) and hook.f.kind == 'quadratic' and hook.f.scale == 0.5
 
 
+_TINY_BACKBONE = dict(type='ResNet', depth=18, num_stages=2, out_indices=(1,))
+PUBLISHING_MODELS = {
+    # dropout in the head: a second head call would draw another mask and give other scores
+    'FERClassifier': dict(type='FERClassifier', backbone=_TINY_BACKBONE, neck=dict(type='GlobalAveragePooling'),
+                          head=dict(type='LinearClsHead', num_classes=7, in_channels=128, dropout=0.5)),
+    'MVT-no-MGN': dict(type='MVT', mgn=None, backbone=_TINY_BACKBONE, neck=dict(type='GlobalAveragePooling'),
+                       head=dict(type='LinearClsHead', num_classes=7, in_channels=128, dropout=0.5)),
+    'DAN': dict(type='FERClassifier', backbone=_TINY_BACKBONE,
+                neck=dict(type='MultiHeadCrossAttention', in_channels=128, num_heads=2),
+                head=dict(type='AttentionFusionHead', num_classes=7, in_channels=128)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize('name', sorted(PUBLISHING_MODELS))
+def test_train_step_publishes_the_scores_its_loss_used(name):
+    """``train_step`` outputs carry each sample's softmax of the very forward the loss was computed on."""
+    from mmengine.optim import OptimWrapper
+
+    torch.manual_seed(0)
+    model = MODELS.build(PUBLISHING_MODELS[name])
+    model.init_weights()
+    labels = [3, 0, 6, 1]
+    batch = dict(
+        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8) for _ in labels],
+        data_samples=[
+            FERDataSample(metainfo=dict(sample_idx=10 + i)).set_gt_label(y) for i, y in enumerate(labels)
+        ],
+    )
+    outputs = model.train_step(batch, OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)))
+    # what mmengine logs: scalars only (RuntimeInfoHook logs every key of the outputs)
+    assert 'loss' in outputs and 'loss_cls' in outputs and 'data_samples' not in outputs
+    assert all(torch.as_tensor(v).numel() == 1 for v in outputs.values())
+    samples = outputs.data_samples
+    assert [s.sample_idx for s in samples] == [10, 11, 12, 13]
+    assert [int(s.gt_label) for s in samples] == labels
+    scores = torch.stack([s.train_score for s in samples])
+    assert scores.shape == (4, 7) and not scores.requires_grad
+    torch.testing.assert_close(scores.sum(1), torch.ones(4))
+    # oracle: the cross-entropy of these scores is the logged loss (same forward, same dropout mask)
+    hand_ce = -scores.log()[torch.arange(4), torch.tensor(labels)].mean()
+    torch.testing.assert_close(hand_ce, outputs['loss_cls'], rtol=1e-5, atol=1e-6)
+
+
+RELABEL_CONFIG = 'configs/relabel/resnet18_scn-relabel_synthfer_noisy.py'
+
+
+def tiny_relabel_options(max_epochs=1, start_epoch=0):
+    """A seconds-long FERClassifier + RelabelHook run on 16 noisy SynthFER images (delta = 0, constant f)."""
+    opts = [f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=1', 'model.backbone.num_stages=2', 'model.backbone.out_indices=(1,)',
+            'model.head.in_channels=128', f'custom_hooks.1.start_epoch={start_epoch}', 'custom_hooks.1.delta=0.0',
+            'custom_hooks.1.threshold=constant', 'randomness.seed=0']  # fmt: skip
+    for loader, n in (('train_dataloader', 16), ('val_dataloader', 4), ('test_dataloader', 4)):
+        opts += [
+            f'{loader}.batch_size=4',
+            f'{loader}.dataset.num_samples={n}',
+            f'{loader}.dataset.img_size=32',
+        ]
+    return opts
+
+
+@pytest.mark.e2e
+def test_fer_classifier_config_trains_and_relabels(tmp_path):
+    """``configs/relabel``: a plain FERClassifier + RelabelHook relabels through tools/train.py."""
+    from tools.train import main
+
+    work = str(tmp_path / 'work')
+    runner = main(
+        [RELABEL_CONFIG, '--work-dir', work, '--no-validate', '--cfg-options', *tiny_relabel_options()]
+    )
+    assert type(runner.model).__name__ == 'FERClassifier'
+    ds = unwrap_dataset(runner.train_dataloader.dataset)
+    hook = next(h for h in runner.hooks if isinstance(h, RelabelHook))
+    overrides = ds.label_state_dict()['overrides']
+    assert hook.history[0]['count'] > 0 and overrides
+    assert hook.history[0]['total'] == sum(
+        lbl != ds.get_data_info(i)['ori_label'] for i, lbl in overrides.items()
+    )
+    # SynthFER carries clean labels: the hook counts the events that restored them
+    assert 0 <= hook.history[0]['correct'] <= hook.history[0]['count']
+    served = ds.get_gt_labels()
+    assert all(served[i] == lbl for i, lbl in overrides.items())
+    log = open(glob.glob(osp.join(work, '*', '*.log'))[0]).read()
+    assert 'relabel epoch 1:' in log
+    assert safe_torch_load(osp.join(work, 'epoch_1.pth'))['label_state']['overrides'] == overrides
+
+
 def tiny_mvt_options(root, max_epochs, start_epoch):
     """A seconds-long baseline MVT (no MGN) on the fake RAF-DB, relabeling with delta=0 from ``start_epoch``."""
     opts = [f'data_root={root}', f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
@@ -130,6 +217,7 @@ def test_relabels_written_logged_checkpointed_and_resumed(tmp_path):
 
 
 def test_hook_rejects_persistent_workers_and_models_without_scores(tmp_path):
+    from ferlab.datasets import RAFDB
     from tools.train import main
 
     root = make_fake_rafdb(tmp_path / 'raf', n_train=8, n_test=4, size=32)
@@ -137,10 +225,17 @@ def test_hook_rejects_persistent_workers_and_models_without_scores(tmp_path):
     with pytest.raises(ValueError, match='persistent_workers=False'):
         main(['configs/mvt/mvt_deit-s_rafdb.py', '--work-dir', str(tmp_path / 'w1'), '--cfg-options', *opts,
               'train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=True'])  # fmt: skip
-    hook = HOOKS.build(dict(type='RelabelHook', start_epoch=0))
-    runner = SimpleNamespace(epoch=0, model=torch.nn.Linear(2, 2))
-    with pytest.raises(AttributeError, match='last_train_batch'):
-        hook.after_train_iter(runner, 0)
+    hook = HOOKS.build(dict(type='RelabelHook', start_epoch=5))
+    ds = unwrap_dataset(RAFDB(data_root=root, split='train', pipeline=[]))
+    runner = SimpleNamespace(epoch=0, train_dataloader=SimpleNamespace(dataset=ds, num_workers=0))
+    hook.before_train(runner)
+    # a model whose train_step publishes no per-sample scores is refused at its first iteration,
+    # not only when relabeling starts
+    with pytest.raises(TypeError, match='train_score'):
+        hook.after_train_iter(runner, 0, outputs={'loss': torch.tensor(1.0)})
+    samples = [FERDataSample(metainfo=dict(sample_idx=0)).set_gt_label(0)]
+    with pytest.raises(TypeError, match='train_score'):
+        hook.after_train_iter(runner, 0, outputs=SimpleNamespace(data_samples=samples))
 
 
 # Per rank: (sample_idx, new_label, clean_label) decisions of two iterations (rank 1 has none in the second),
@@ -165,11 +260,11 @@ def _two_rank_worker(rank: int, port: int, root: str, out_dir: str) -> None:
         samples = []
         for idx in _HOOK_SAMPLES[rank]:
             s = FERDataSample(metainfo=dict(sample_idx=idx, clean_label=6)).set_gt_label(0)
+            s.set_field(torch.tensor([0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.95]), 'train_score')
             samples.append(s)
-        scores = torch.tensor([[0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.95]] * len(samples))
-        model = SimpleNamespace(last_train_batch=dict(scores=scores, data_samples=samples))
-        runner = SimpleNamespace(epoch=0, model=model, train_dataloader=SimpleNamespace(dataset=ds))
-        hook.after_train_iter(runner, 0)
+        runner = SimpleNamespace(epoch=0, train_dataloader=SimpleNamespace(dataset=ds, num_workers=0))
+        hook.before_train(runner)
+        hook.after_train_iter(runner, 0, outputs=SimpleNamespace(data_samples=samples))
         res = dict(counts=counts, overrides=ds.label_state_dict()['overrides'],
                    hook=[hook.count, hook.with_clean, hook.correct])  # fmt: skip
         json.dump(res, open(osp.join(out_dir, f'rank{rank}.json'), 'w'))

@@ -12,7 +12,6 @@ import math
 import torch
 from mmengine.dist import all_gather_object, get_world_size
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ferlab.registry import HOOKS
 
@@ -136,21 +135,30 @@ def sync_and_apply_relabels(dataset, decisions: list[tuple[int, int, int]]) -> t
 
 @HOOKS.register_module()
 class RelabelHook(Hook):
-    """Relabel training samples after each optimiser step (SCN Eq. 5 / MVT Eq. 6).
+    """Relabel training samples after each optimiser step (SCN Eq. 5 / MVT Eq. 6), for any classifier.
 
-    From epoch ``start_epoch`` on (0-based; SCN and MVT: 10), after every
-    training iteration the batch's softmax scores (published by the model in
-    ``model.last_train_batch = dict(scores=(B, C), data_samples=[...])``, e.g.
-    by :class:`ferlab.models.MVT`) are compared with the served labels, and
-    each relabeled sample's label is overwritten in the unwrapped training
-    dataset with ``dataset.set_gt_label(sample_idx, l_max)``; the dataset then
-    serves it from the next time it is loaded. In distributed training every
-    rank decides on its own shard, the ``(sample_idx, new_label)`` decisions of
-    all ranks are gathered after each iteration (``all_gather_object``) and
-    applied on every rank in rank order, so all ranks hold identical overrides
-    and rank 0's checkpoint holds all of them. ``LabelStateHook`` saves the
-    overrides in checkpoints, so ``--resume`` keeps them. Validation and test
-    sets are never touched.
+    Scores. The hook uses the probabilities of the training forward itself: the
+    model's ``train_step`` returns, besides its scalar ``log_vars``, the batch's data
+    samples as ``outputs.data_samples`` (mmengine passes ``outputs`` to
+    ``after_train_iter``), each carrying ``sample_idx``, the served ``gt_label`` and
+    ``train_score`` ``(C,)``, the softmax of the logits the loss was computed on.
+    :class:`ferlab.models.FERClassifier` (and so every classifier built on it, MVT
+    included) with a :class:`~ferlab.models.heads.ClsHead`-based head does this
+    (``ClsHead.set_train_scores``); a model that does not is refused at the first
+    training iteration with a ``TypeError`` naming what is missing.
+
+    Decisions. From epoch ``start_epoch`` on (0-based; SCN and MVT: 10), after every
+    training iteration the batch's scores are compared with the served labels and
+    each relabeled sample's label is overwritten in the unwrapped training dataset
+    (captured when training starts) with ``dataset.set_gt_label(sample_idx, l_max)``;
+    the dataset serves it from the next time it is loaded (a sample with a soft
+    target then serves the one-hot of its new label, see
+    :meth:`~ferlab.datasets.BaseFERDataset.get_data_info`). In distributed training
+    every rank decides on its own shard, the ``(sample_idx, new_label)`` decisions of
+    all ranks are gathered after each iteration (``all_gather_object``) and applied on
+    every rank in rank order, so all ranks hold identical overrides and rank 0's
+    checkpoint holds all of them. ``LabelStateHook`` saves the overrides in
+    checkpoints, so ``--resume`` keeps them. Validation and test sets are never touched.
 
     Per epoch it logs (global over ranks) ``relabel/count`` (relabel events), ``relabel/total``
     (samples whose served label differs from the annotation) and, when samples
@@ -175,21 +183,13 @@ class RelabelHook(Hook):
         self.delta = delta
         self.f = RelabelThreshold(**threshold) if isinstance(threshold, dict) else RelabelThreshold(threshold)
         self.history: list[dict] = []
+        self.dataset = None
         self._reset_counts()
 
     def _reset_counts(self) -> None:
         self.count = 0
         self.correct = 0
         self.with_clean = 0
-
-    @staticmethod
-    def _dataset(runner):
-        ds = unwrap_dataset(runner.train_dataloader.dataset)
-        if not hasattr(ds, 'set_gt_label'):
-            raise TypeError(
-                f'RelabelHook needs a training dataset with set_gt_label, got {type(ds).__name__}'
-            )
-        return ds
 
     def before_train(self, runner) -> None:
         loader = runner.train_dataloader
@@ -198,40 +198,48 @@ class RelabelHook(Hook):
                 'RelabelHook writes labels into the training dataset of the main process; persistent '
                 'dataloader workers keep stale copies. Set train_dataloader.persistent_workers=False.'
             )
-        self._dataset(runner)
+        ds = unwrap_dataset(loader.dataset)
+        if not hasattr(ds, 'set_gt_label'):
+            raise TypeError(
+                f'RelabelHook needs a training dataset with set_gt_label, got {type(ds).__name__}'
+            )
+        self.dataset = ds
 
     def before_train_epoch(self, runner) -> None:
         self._reset_counts()
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if runner.epoch < self.start_epoch:
-            return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        batch = getattr(model, 'last_train_batch', None)
-        if batch is None:
-            raise AttributeError(
-                f'{type(model).__name__} does not publish last_train_batch (softmax scores and data samples '
-                'of the training batch); RelabelHook needs a classifier such as MVT that does'
+    @staticmethod
+    def _published_samples(outputs) -> list:
+        samples = getattr(outputs, 'data_samples', None)
+        if not samples or any('train_score' not in s for s in samples):
+            raise TypeError(
+                'RelabelHook needs the per-sample training probabilities: the train_step outputs must carry '
+                'outputs.data_samples with train_score (C,) on every sample, as FERClassifier with a '
+                f'ClsHead-based head publishes them; got outputs of type {type(outputs).__name__}'
+                + ('' if samples is None else ' whose samples lack train_score')
             )
-        samples = batch['data_samples']
-        scores = batch['scores']
         if any('sample_idx' not in s.metainfo for s in samples):
             raise KeyError('RelabelHook needs sample_idx in every data sample (PackFERInputs meta_keys)')
+        return samples
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        samples = self._published_samples(outputs)  # checked from the first iteration on
+        if runner.epoch < self.start_epoch:
+            return
+        scores = torch.stack([s.train_score for s in samples]).float()
         labels = torch.cat([s.gt_label for s in samples])
         relabel, new = relabel_decision(scores, labels, self.delta, self.f)
-        ds = self._dataset(runner)
         local = []
         for k in relabel.nonzero().flatten().tolist():
             clean = samples[k].metainfo.get('clean_label')
             local.append((int(samples[k].sample_idx), int(new[k]), -1 if clean is None else int(clean)))
-        count, with_clean, correct = sync_and_apply_relabels(ds, local)
+        count, with_clean, correct = sync_and_apply_relabels(self.dataset, local)
         self.count += count
         self.with_clean += with_clean
         self.correct += correct
-        model.last_train_batch = None
 
     def after_train_epoch(self, runner) -> None:
-        ds = self._dataset(runner)
+        ds = self.dataset
         state = ds.label_state_dict()['overrides']
         total = 0
         for i, lbl in state.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os.path as osp
 
 import torch
-import torch.nn.functional as F
 
 from ferlab.models.mvt.mask_generator import (
     STAGE2_MASKS,
@@ -17,7 +16,6 @@ from ferlab.models.mvt.mask_generator import (
     stage2_keep_mask,
 )
 from ferlab.registry import MODELS
-from ferlab.structures import FERDataSample
 from ferlab.utils.checkpoint import load_state_dict_file
 
 from .fer_classifier import FERClassifier
@@ -57,8 +55,10 @@ class MVT(FERClassifier):
     in eval mode, so only the backbone/neck/head train. ``mgn=None`` gives the
     paper's baseline (Table 3, first row) in the same class.
 
-    For dynamic relabeling (``RelabelHook``) the training loss stores the
-    batch's softmax scores and sample indices in :attr:`last_train_batch`.
+    Relabeling is not part of this class: the loss forward publishes its training
+    probabilities like every :class:`FERClassifier` (``outputs.data_samples``), so
+    ``RelabelHook`` works with any classifier; the baseline + relabel runs use a plain
+    ``FERClassifier`` (``configs/relabel/``).
 
     Args:
         backbone, neck, head, data_preprocessor, init_cfg, train_cfg: As
@@ -100,7 +100,6 @@ class MVT(FERClassifier):
             raise ValueError(f'stage2_mask must be one of {STAGE2_MASKS}, got {stage2_mask!r}')
         self.stage2_mask = stage2_mask
         self.mgn_checkpoint = mgn_checkpoint
-        self.last_train_batch: dict | None = None
         if mgn is None:
             self.mgn = None
             return
@@ -158,14 +157,3 @@ class MVT(FERClassifier):
 
     def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return super().extract_feat(self.mask_inputs(inputs))
-
-    def loss(self, inputs: torch.Tensor, data_samples: list[FERDataSample]) -> dict:
-        feats = self.extract_feat(inputs)
-        losses = self.head.loss(feats, data_samples)
-        with torch.no_grad():
-            logits = self.head(feats)
-        self.last_train_batch = dict(
-            scores=F.softmax(logits.float(), dim=1).detach(),
-            data_samples=data_samples,
-        )
-        return losses

@@ -133,6 +133,7 @@ class AttentionFusionHead(ClsHead):
                 f"the dataset's number of classes); got {labels.tolist()}"
             )
         target = self.get_targets(data_samples).to(logits.device)
+        self.set_train_scores(logits, data_samples)
         losses = dict(loss_cls=self.loss_module(logits, target))
         if self.partition_loss is not None:
             losses['loss_pt'] = self.partition_loss(fused)

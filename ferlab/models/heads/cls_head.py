@@ -19,10 +19,16 @@ class ClsHead(BaseModule):
     target is the samples' ``gt_score`` (soft labels) when every sample has
     one and ``use_soft_labels`` is on, else their ``gt_label``.
 
+    :meth:`loss` also writes each sample's training probabilities, the
+    softmax of the logits the loss was computed on, into the sample as
+    ``train_score`` ``(C,)`` (detached; :meth:`set_train_scores`), so hooks
+    such as ``RelabelHook`` use the training forward itself (same dropout
+    mask, no second head call). A subclass that overrides :meth:`loss` calls
+    :meth:`set_train_scores` with its classification logits.
+
     Args:
         loss: Loss config (default :class:`CrossEntropyLoss`).
         use_soft_labels: Train on ``gt_score`` when present.
-        topk: Unused by the head, kept for mmpretrain compatibility.
         init_cfg: mmengine init config.
     """
 
@@ -53,9 +59,28 @@ class ClsHead(BaseModule):
         return torch.cat([s.gt_label for s in data_samples])
 
     def loss(self, feats: tuple[torch.Tensor, ...], data_samples: list[FERDataSample]) -> dict:
+        """``dict(loss_cls=scalar)``; also sets ``train_score`` ``(C,)`` on every sample."""
         cls_score = self(feats)
         target = self.get_targets(data_samples).to(cls_score.device)
+        self.set_train_scores(cls_score, data_samples)
         return dict(loss_cls=self.loss_module(cls_score, target))
+
+    @staticmethod
+    def set_train_scores(cls_score: torch.Tensor, data_samples: list[FERDataSample]) -> None:
+        """Write ``softmax(cls_score)`` of the training batch into the samples as ``train_score``.
+
+        Args:
+            cls_score: ``(B, C)`` logits of the loss forward.
+            data_samples: The ``B`` samples of the batch; each gets a detached
+                float ``(C,)`` ``train_score`` on the logits' device.
+        """
+        if cls_score.dim() != 2 or cls_score.size(0) != len(data_samples):
+            raise ValueError(
+                f'need (B, C) logits for the B = {len(data_samples)} samples, got {tuple(cls_score.shape)}'
+            )
+        scores = F.softmax(cls_score.detach().float(), dim=1)
+        for sample, score in zip(data_samples, scores):
+            sample.set_field(score, 'train_score', dtype=torch.Tensor)
 
     def predict(
         self,

@@ -46,7 +46,11 @@ def test_tensor_mode_gives_logits(model):
 def test_loss_mode_and_train_step(model):
     data = model.data_preprocessor(batch(), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'loss_cls'} and losses['loss_cls'].ndim == 0 and losses['loss_cls'] > 0
+    assert (
+        set(losses) == {'loss_cls', 'data_samples'}
+        and losses['loss_cls'].ndim == 0
+        and losses['loss_cls'] > 0
+    )
     from mmengine.optim import OptimWrapper
 
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
