@@ -138,8 +138,9 @@ def recompute_test_scores(config: PathLike, checkpoint: PathLike, cfg_options: l
         cfg_options: The ``--cfg-options`` strings given to the tools.
 
     Returns:
-        ``dict(scores=(N, C) float64, gt=(N,) int, accuracy=float)`` with the
-        samples in dataset order and ``accuracy`` in percent.
+        ``dict(scores=(N, C) float64, gt=(N,) int, accuracy=float, img_paths=list)``
+        with the samples in dataset order, ``accuracy`` in percent and the image
+        files (``None`` for generated samples).
     """
     import torch
     from mmengine.config import Config
@@ -154,9 +155,10 @@ def recompute_test_scores(config: PathLike, checkpoint: PathLike, cfg_options: l
     model.load_state_dict(state, strict=True)
     model.eval()
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    logits, gt = [], []
+    logits, gt, paths = [], [], []
     with torch.no_grad():
         for i in range(len(dataset)):
+            paths.append(dataset.get_data_info(i).get('img_path'))
             item = dataset[i]
             batch = model.data_preprocessor(pseudo_collate([item]), False)
             logits.append(model(batch['inputs'], mode='tensor')[0].double().numpy())
@@ -165,7 +167,8 @@ def recompute_test_scores(config: PathLike, checkpoint: PathLike, cfg_options: l
     scores = np.exp(logits - logits.max(axis=1, keepdims=True))
     scores /= scores.sum(axis=1, keepdims=True)
     gt = np.asarray(gt)
-    return dict(scores=scores, gt=gt, accuracy=100.0 * float(np.mean(scores.argmax(axis=1) == gt)))
+    accuracy = 100.0 * float(np.mean(scores.argmax(axis=1) == gt))
+    return dict(scores=scores, gt=gt, accuracy=accuracy, img_paths=paths)
 
 
 def read_prediction_dump(path: PathLike) -> dict:
