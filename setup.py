@@ -21,9 +21,11 @@ setup(
     packages=find_packages(include=('ferlab', 'ferlab.*')),
     python_requires='>=3.9',
     install_requires=[
-        # Never pin torch to the local 2.13.0 CPU wheel: with it every registry
-        # torchvision (and so timm and mmengine's Runner) breaks. See docs/get_started.md.
-        'torch>=2.1',
+        # 2.6: first release whose torch.serialization.safe_globals takes (obj, 'module.name')
+        # entries, which ferlab's weights_only loader uses. Open above; never pin the local
+        # 2.13.0 CPU wheel: with it every registry torchvision (and so timm and mmengine's
+        # Runner) breaks. See docs/get_started.md.
+        'torch>=2.6',
         'torchvision',
         'timm>=0.9',
         'mmengine==0.10.7',

@@ -6,7 +6,6 @@ Writes ``metrics.json``, ``confusion_matrix.csv`` and ``confusion_matrix.png``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -14,30 +13,24 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from mmengine.utils import import_modules_from_strings  # noqa: E402
 
-from ferlab.utils import LauncherEnvError, apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
+from ferlab.utils.checkpoint import check_local_checkpoint  # noqa: E402
+from ferlab.utils.cli import config_parser, init_distributed, load_config, run_tool  # noqa: E402
+from ferlab.utils.errors import CliUsageError, InputFileNotFoundError  # noqa: E402
 from ferlab.visualization import plot_confusion_matrix, write_confusion_matrix_csv  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test a ferlab model')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        'checkpoint',
-        help="checkpoint file, or 'latest' for the one named in <work_dir>/last_checkpoint",
+    parser = config_parser(
+        'Test a ferlab model',
+        work_dir_help='directory for metrics and plots',
+        extra_positionals=[
+            ('checkpoint', "checkpoint file, or 'latest' for the one named in <work_dir>/last_checkpoint")
+        ],
     )
-    parser.add_argument('--work-dir', help='directory for metrics and plots')
     parser.add_argument('--out', help='also dump per-sample predictions to this .pkl file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parser.parse_args(argv)
 
 
 def resolve_checkpoint(checkpoint: str, work_dir: str) -> str:
@@ -49,27 +42,29 @@ def resolve_checkpoint(checkpoint: str, work_dir: str) -> str:
         work_dir: The work dir of the training run.
 
     Raises:
-        FileNotFoundError: ``last_checkpoint`` or the checkpoint it names
-            (or the given path) does not exist.
+        InputFileNotFoundError: ``last_checkpoint`` or the checkpoint it names
+            (or the given path) does not exist (a ``FileNotFoundError``).
+        RemoteCheckpointError: the checkpoint is a URL (ferlab loads local files only).
     """
     if checkpoint == 'latest':
         record = osp.join(work_dir, 'last_checkpoint')
         if not osp.isfile(record):
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f"CHECKPOINT 'latest' needs {record} (written by training into its work dir); "
                 'train first, or pass --work-dir of the training run, or give a checkpoint path'
             )
         with open(record, encoding='utf-8') as f:
             path = f.read().strip()
         if not path:
-            raise FileNotFoundError(f'{record} is empty: it does not name a checkpoint')
+            raise InputFileNotFoundError(f'{record} is empty: it does not name a checkpoint')
         if not osp.isabs(path) and not osp.isfile(path):
             path = osp.join(work_dir, osp.basename(path))
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{record} names checkpoint {path}, which does not exist')
+            raise InputFileNotFoundError(f'{record} names checkpoint {path}, which does not exist')
         return path
-    if '://' not in checkpoint and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file {checkpoint} does not exist')
+    check_local_checkpoint(checkpoint)
+    if not osp.isfile(checkpoint):
+        raise InputFileNotFoundError(f'checkpoint file {checkpoint} does not exist')
     return checkpoint
 
 
@@ -95,26 +90,15 @@ def export_metrics(metrics: dict, classes, work_dir: str) -> dict:
 def main(argv=None):
     """Evaluate; returns the metrics dict (for in-process use from tests)."""
     args = parse_args(argv)
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    apply_cfg_options(cfg, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    custom = cfg.get('custom_imports')
-    if custom:  # also when given through --cfg-options
-        import_modules_from_strings(**custom)
+    cfg = load_config(args)
     cfg.load_from = resolve_checkpoint(args.checkpoint, cfg.work_dir)
     cfg.resume = False
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must end with .pkl, got {args.out}')
+            raise CliUsageError(f'--out must end with .pkl, got {args.out}')
         evaluator = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = [*evaluator, dict(type='DumpResults', out_file_path=args.out)]
-    if cfg.launcher != 'none':
-        init_cpu_distributed(cfg, cfg.launcher)
+    init_distributed(cfg, args)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if runner.rank == 0:
@@ -127,11 +111,8 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """Command-line entry: a wrongly started distributed job ends in one ``error:`` line."""
-    try:
-        return main(argv)
-    except LauncherEnvError as err:
-        sys.exit(f'tools/test.py: error: {err}')
+    """Command-line entry: input errors end in one ``tools/test.py: error:`` line (exit code 2)."""
+    return run_tool(main, __file__, argv)
 
 
 if __name__ == '__main__':

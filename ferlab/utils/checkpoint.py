@@ -7,7 +7,11 @@ numpy arrays, dtypes and scalars). A checkpoint that pickles anything else
 (e.g. a ``__reduce__`` that would run code) is refused with
 :class:`UnsafeCheckpointError`; nothing from it is executed. ferlab registers
 this loader for local paths in mmengine's ``CheckpointLoader`` so that the
-Runner's ``load_from`` / ``resume`` use it too.
+Runner's ``load_from`` / ``resume`` use it too. mmengine's loaders for remote
+schemes (``http(s)://``, ``open-mmlab://``, ``torchvision://``, ``s3://`` ...)
+call ``torch.load`` without that allow-list, so ferlab replaces every one of
+them with a refusal (:class:`RemoteCheckpointError`): download the file and
+pass its local path. ferlab never downloads weights.
 
 Writing: :class:`AtomicLocalBackend` replaces mmengine's local file backend;
 ``put`` writes to a temporary file in the target directory, fsyncs it and
@@ -22,6 +26,7 @@ import io
 import os
 import os.path as osp
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Union
@@ -29,11 +34,44 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from .errors import FerlabInputError, InputFileNotFoundError
+
 PathLike = Union[str, Path]
 
+#: torch.serialization.safe_globals with ``(obj, 'module.name')`` entries (used for numpy 1.x
+#: paths and the getattr stand-in) exists from torch 2.6.0 on (2.5.1 accepts objects only).
+MIN_TORCH = '2.6'
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+
+class UnsafeCheckpointError(FerlabInputError, pickle.UnpicklingError):
     """A checkpoint references a global outside ferlab's allow-list."""
+
+
+class RemoteCheckpointError(FerlabInputError, ValueError):
+    """A checkpoint was given as a URL; ferlab loads local files only."""
+
+
+_URL_RE = re.compile(r'^[A-Za-z][\w+.-]*:(\S+:)?//')
+
+
+def is_remote(path: Any) -> bool:
+    """True for ``scheme://...`` (and mmengine's ``name:s3://...``) strings."""
+    return isinstance(path, str) and _URL_RE.match(path) is not None
+
+
+def check_local_checkpoint(path: str) -> None:
+    """Raise :class:`RemoteCheckpointError` if ``path`` is a URL.
+
+    Raises:
+        RemoteCheckpointError: ``path`` has a ``scheme://`` prefix; the
+            message says to download it and pass the local file.
+    """
+    if is_remote(path):
+        raise RemoteCheckpointError(
+            f'refused to load checkpoint {path!r}: ferlab loads checkpoints from local files only '
+            "(mmengine's remote loaders skip the weights_only allow-list). Download the file and "
+            'pass its local path.'
+        )
 
 
 def _numpy_globals() -> list:
@@ -112,15 +150,17 @@ def safe_torch_load(source: PathLike | io.BytesIO, map_location: Any = 'cpu') ->
         map_location: Passed to ``torch.load``.
 
     Raises:
-        FileNotFoundError: The path does not exist.
+        RemoteCheckpointError: ``source`` is a URL.
+        InputFileNotFoundError: The path does not exist (a ``FileNotFoundError``).
         UnsafeCheckpointError: The pickle references a global outside the
             allow-list; the message names it and the file.
     """
     name = str(source) if isinstance(source, (str, Path)) else '<stream>'
     if isinstance(source, (str, Path)):
+        check_local_checkpoint(str(source))
         source = osp.expanduser(str(source))
         if not osp.isfile(source):
-            raise FileNotFoundError(f'checkpoint file {name} does not exist')
+            raise InputFileNotFoundError(f'checkpoint file {name} does not exist')
     try:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(source, map_location=map_location, weights_only=True)
@@ -155,8 +195,9 @@ def load_state_dict_file(path: PathLike, map_location: Any = 'cpu') -> dict[str,
     ``module.`` prefix (DataParallel) is stripped.
     """
     path = str(path)
+    check_local_checkpoint(path)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'weight file {path} does not exist')
+        raise InputFileNotFoundError(f'weight file {path} does not exist')
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
 
@@ -245,4 +286,11 @@ def register_checkpoint_io() -> None:
     def load_from_local(filename, map_location):  # noqa: ANN001
         return safe_torch_load(filename, map_location)
 
+    def load_from_remote(filename, map_location=None):  # noqa: ANN001
+        check_local_checkpoint(filename)
+        # A scheme whose prefix is not URL-shaped: refuse it all the same.
+        raise RemoteCheckpointError(f'refused to load checkpoint {filename!r}: ferlab loads local files only')
+
+    remote = [p for p in CheckpointLoader._schemes if p != '']
+    CheckpointLoader.register_scheme(prefixes=remote, loader=load_from_remote, force=True)
     _REGISTERED = True

@@ -8,6 +8,8 @@ import os
 import torch
 from mmengine.registry import DefaultScope
 
+from .errors import FerlabInputError
+
 
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Import every ferlab module so its registrations run; set scope 'ferlab'."""
@@ -30,11 +32,11 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             DefaultScope.get_instance(new_name, scope_name='ferlab')
 
 
-class LauncherEnvError(RuntimeError):
+class LauncherEnvError(FerlabInputError, RuntimeError):
     """The job was not started the way ``--launcher`` says (its variables are missing)."""
 
 
-# torch.distributed's variables <- the launcher's (LOCAL_RANK defaults to RANK when absent).
+# torch.distributed's variables <- the scheduler's (srun, mpirun). torchrun sets torch's own.
 _LAUNCHER_ENV = {
     'pytorch': dict(RANK='RANK', WORLD_SIZE='WORLD_SIZE'),
     'slurm': dict(RANK='SLURM_PROCID', WORLD_SIZE='SLURM_NTASKS', LOCAL_RANK='SLURM_LOCALID'),
@@ -71,20 +73,26 @@ def _first_slurm_host(nodelist: str) -> str:
     return hosts[0]
 
 
-def launcher_env(launcher: str, environ: dict | None = None) -> dict:
+def launcher_env(launcher: str, environ: dict | None = None, local_rank: int | None = None) -> dict:
     """The torch.distributed environment for a job started by ``launcher``.
 
-    ``pytorch`` (torchrun) sets ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``/``MASTER_PORT``
-    itself. For ``slurm`` (srun) they come from ``SLURM_PROCID``/``SLURM_NTASKS``/
-    ``SLURM_LOCALID``; ``MASTER_ADDR`` defaults to the first host of
-    ``SLURM_NODELIST`` (``scontrol show hostnames``), ``MASTER_PORT`` to 29500.
-    For ``mpi`` (Open MPI's mpirun) from ``OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK}``,
-    with ``MASTER_ADDR`` defaulting to 127.0.0.1 (single node). Values already
-    in the environment win.
+    Precedence, as in mmengine's launchers: for ``slurm`` (srun) ``RANK``,
+    ``WORLD_SIZE`` and ``LOCAL_RANK`` come from ``SLURM_PROCID``/
+    ``SLURM_NTASKS``/``SLURM_LOCALID``, for ``mpi`` (Open MPI's mpirun) from
+    ``OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK}``; the scheduler's values win
+    over ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` already in the environment
+    (left over from an outer job or a login shell). ``pytorch`` (torchrun)
+    sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` itself; without ``LOCAL_RANK``
+    (``torch.distributed.launch`` without ``--use-env``) ``local_rank`` (its
+    ``--local_rank`` argument) is used, else ``RANK``. ``MASTER_ADDR`` and
+    ``MASTER_PORT`` from the environment win; otherwise ``MASTER_ADDR`` is the
+    first host of ``SLURM_NODELIST`` (``scontrol show hostnames``) for slurm
+    and 127.0.0.1 (single node) for mpi, ``MASTER_PORT`` 29500.
 
     Args:
         launcher: ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
         environ: The environment to read (default ``os.environ``).
+        local_rank: ``--local_rank`` of the command line (``pytorch`` only).
 
     Returns:
         dict with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT`` (strings).
@@ -106,8 +114,12 @@ def launcher_env(launcher: str, environ: dict | None = None) -> dict:
         raise LauncherEnvError(
             f'--launcher {launcher} needs the environment variables {missing}: {_LAUNCHER_HINT[launcher]}'
         )
-    out = {dst: environ.get(dst, environ[src]) for dst, src in names.items()}
-    out.setdefault('LOCAL_RANK', environ.get('LOCAL_RANK', out['RANK']))
+    out = {dst: environ[src] for dst, src in names.items()}
+    if launcher == 'pytorch':
+        if 'LOCAL_RANK' in environ:
+            out['LOCAL_RANK'] = environ['LOCAL_RANK']
+        else:
+            out['LOCAL_RANK'] = str(local_rank) if local_rank is not None else out['RANK']
     if 'MASTER_ADDR' in environ:
         out['MASTER_ADDR'] = environ['MASTER_ADDR']
     elif launcher == 'slurm':
@@ -118,7 +130,7 @@ def launcher_env(launcher: str, environ: dict | None = None) -> dict:
     return out
 
 
-def init_cpu_distributed(cfg, launcher: str = 'pytorch') -> bool:
+def init_cpu_distributed(cfg, launcher: str = 'pytorch', local_rank: int | None = None) -> bool:
     """Initialise a gloo process group for ``--launcher pytorch|slurm|mpi`` without CUDA.
 
     mmengine 0.10.7's launchers call ``torch.cuda.set_device`` (the slurm one
@@ -128,12 +140,15 @@ def init_cpu_distributed(cfg, launcher: str = 'pytorch') -> bool:
     initialisation) and wrap the model with ``device_ids=None``. A ``timeout``
     in ``env_cfg.dist_cfg`` (seconds) is honoured; a user ``model_wrapper_cfg``
     is kept, only its ``device_ids`` is set to None. With CUDA, mmengine's own
-    launcher runs; only the scheduler's variables are checked first.
+    launcher runs: the variables of :func:`launcher_env` are checked and
+    exported first (mmengine's mpi launcher needs ``MASTER_ADDR``, its
+    pytorch launcher ``LOCAL_RANK``).
 
     Args:
         cfg: The run's config (modified in place: ``model_wrapper_cfg`` and
             ``env_cfg.dist_cfg.backend``).
         launcher: ``'pytorch'`` (torchrun), ``'slurm'`` (srun) or ``'mpi'`` (mpirun).
+        local_rank: ``--local_rank`` of the command line (see :func:`launcher_env`).
 
     Returns:
         True if this function initialised the group.
@@ -145,12 +160,13 @@ def init_cpu_distributed(cfg, launcher: str = 'pytorch') -> bool:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return False
     if torch.cuda.is_available():
-        if launcher != 'pytorch':
-            launcher_env(launcher)  # a clear error instead of a KeyError inside mmengine
+        # A clear error instead of a KeyError inside mmengine, and the scheduler's values in
+        # os.environ (mmengine's mpi launcher reads MASTER_ADDR, its pytorch one LOCAL_RANK).
+        os.environ.update(launcher_env(launcher, local_rank=local_rank))
         return False
     if not torch.distributed.is_available():
         return False
-    env = launcher_env(launcher)
+    env = launcher_env(launcher, local_rank=local_rank)
     os.environ.update(env)  # gloo's env:// rendezvous and mmengine's get_rank read these
     env_cfg = cfg.get('env_cfg') or {}
     dist_cfg = dict(env_cfg.get('dist_cfg') or {})

@@ -267,3 +267,130 @@ def test_sigkill_during_save_leaves_previous_checkpoint(tmp_path):
     assert path.read_bytes() == before
     loaded = safe_torch_load(path)
     assert loaded['meta']['epoch'] == 1 and torch.equal(loaded['state_dict']['w'], torch.full((4,), 7.0))
+
+
+# ----------------------------------------------------------------------------- remote checkpoints
+REMOTE = [
+    'https://download.example.invalid/resnet18.pth',
+    'http://download.example.invalid/resnet18.pth',
+    'open-mmlab://resnet50_v1c',
+    'openmmlab://resnet50_v1c',
+    'torchvision://resnet18',
+    'modelzoo://resnet18',
+    'mmcls://resnet/resnet18_8xb32_in1k',
+    'pavi://model/1',
+    's3://bucket/epoch_1.pth',
+    'open-mmlab:s3://bucket/epoch_1.pth',
+    'petrel://bucket/epoch_1.pth',
+]
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Record (and answer) every download mmengine's http loader would start."""
+    import mmengine.runner.checkpoint as mm_ckpt
+
+    calls = []
+
+    def fake_load_url(url, *args, **kwargs):
+        calls.append(url)
+        return {'state_dict': {'weight': torch.zeros(2, 2), 'bias': torch.zeros(2)}}
+
+    monkeypatch.setattr(mm_ckpt, 'load_url', fake_load_url)
+    return calls
+
+
+@pytest.mark.parametrize('url', REMOTE)
+def test_remote_checkpoint_is_refused_through_mmengine(url, no_download):
+    """Every non-local scheme of mmengine's CheckpointLoader (what load_from/resume use) is refused."""
+    from ferlab.utils import FerlabInputError, RemoteCheckpointError
+
+    with pytest.raises(RemoteCheckpointError, match='local') as info:
+        load_checkpoint(torch.nn.Linear(2, 2), url)
+    assert url in str(info.value) and isinstance(info.value, FerlabInputError)
+    assert no_download == []
+
+
+@pytest.mark.parametrize('url', ['https://example.invalid/w.pth', 'open-mmlab://resnet50_v1c', 's3://b/k.pth'])
+def test_remote_checkpoint_is_refused_by_ferlab_loaders(url):
+    from ferlab.utils import RemoteCheckpointError
+
+    with pytest.raises(RemoteCheckpointError, match='Download the file'):
+        safe_torch_load(url)
+    with pytest.raises(RemoteCheckpointError, match='Download the file'):
+        load_state_dict_file(url)
+
+
+def test_remote_load_from_is_refused_by_the_runner(tmp_path, no_download):
+    from ferlab.utils import RemoteCheckpointError
+    from tests.utils import make_fake_rafdb, tiny_train_options
+    from tools.train import main
+
+    data_root = make_fake_rafdb(tmp_path / 'data', n_train=4, n_test=2, size=16)
+    url = 'https://download.example.invalid/epoch_1.pth'
+    opts = tiny_train_options(data_root, img_size=16) + [f'load_from={url}']
+    config = osp.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
+    with pytest.raises(RemoteCheckpointError, match='download.example.invalid'):
+        main([config, '--work-dir', str(tmp_path / 'w'), '--no-validate', '--cfg-options', *opts])
+    assert no_download == []
+    assert not (tmp_path / 'w' / 'epoch_1.pth').exists()  # refused before any training
+
+
+def test_local_paths_are_not_taken_for_urls(tmp_path):
+    from ferlab.utils.checkpoint import is_remote
+
+    assert not any(is_remote(p) for p in ('/abs/epoch_1.pth', 'work_dirs/a.pth', 'C:/w/a.pth', 'a/b://c'))
+    assert all(is_remote(p) for p in REMOTE)
+
+
+# ----------------------------------------------------------------------------- install range and docs
+def _setup_requirement(name):
+    import ast
+
+    from packaging.requirements import Requirement
+
+    tree = ast.parse(open(osp.join(REPO_ROOT, 'setup.py'), encoding='utf-8').read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == 'install_requires':
+            reqs = [Requirement(ast.literal_eval(e)) for e in node.value.elts]
+            return next(r for r in reqs if r.name == name)
+    raise AssertionError('setup.py has no install_requires')
+
+
+def test_torch_floor_is_the_first_release_with_named_safe_globals():
+    """``safe_globals`` entries ``(obj, 'module.name')`` exist from torch 2.6.0; 2.5.1 takes objects only.
+
+    (Measured on the released wheels: 2.5.1's ``_weights_only_unpickler._get_user_allowed_globals``
+    keys every entry by ``f.__module__``, 2.6.0's accepts ``(f, name)`` tuples.) ``safe_torch_load``
+    passes such tuples (numpy 1.x paths, the ``getattr`` stand-in), so 2.5.1 must be excluded.
+    """
+    spec = _setup_requirement('torch').specifier
+    assert not spec.contains('2.5.1') and not spec.contains('2.1.0')
+    assert spec.contains('2.6.0') and spec.contains(torch.__version__.split('+')[0])
+    assert spec.contains('2.13.0') and spec.contains('3.0.0')  # open above, 2.13 not pinned
+    from ferlab.utils.checkpoint import MIN_TORCH
+
+    assert spec.contains(MIN_TORCH + '.0') and not spec.contains('2.5.99')
+    assert any(isinstance(g, tuple) for g in safe_globals())  # the reason for the floor
+    docs = open(osp.join(REPO_ROOT, 'docs/get_started.md'), encoding='utf-8').read()
+    assert f'`torch{spec}`' in docs
+
+
+def _docs_section(title):
+    text = open(osp.join(REPO_ROOT, 'docs/get_started.md'), encoding='utf-8').read()
+    start = text.index(f'\n## {title}\n')
+    end = text.find('\n## ', start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_docs_allow_list_is_the_code_allow_list():
+    """docs/get_started.md#checkpoints names exactly the globals of ``safe_globals()``."""
+    import re
+
+    section = _docs_section('Checkpoints')
+    documented = set(re.findall(r'`((?:[A-Za-z_]\w*\.)+[A-Za-z_*]\w*)`', section))
+    documented = {d for d in documented if not d.startswith(('torch.', 'ferlab.'))}
+    names = {_global_name(g) for g in safe_globals()}
+    dtype_classes = {n for n in names if n.startswith('numpy.dtypes.') and n.endswith('DType')}
+    assert 'numpy.dtypes.*DType' in documented and dtype_classes
+    assert documented - {'numpy.dtypes.*DType'} == names - dtype_classes
