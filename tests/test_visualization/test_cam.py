@@ -80,3 +80,70 @@ def test_overlay_and_grid():
     assert grid.shape == (18 + 16, 3 * 16 + 2 * 4, 3)
     with pytest.raises(ValueError):
         overlay_heatmap(np.zeros((4, 4)), np.ones((4, 4)))
+
+
+def _cam_tile(path, tile):
+    """Tile ``tile`` of a vis_cam grid (18 px title band, 32 px tiles, 4 px gaps) as RGB."""
+    import cv2
+
+    grid = cv2.imread(path)[..., ::-1]
+    return grid[18:, tile * 36 : tile * 36 + 32]
+
+
+def test_vis_cam_tool_uses_the_checkpoint(tmp_path, repo_root):
+    """The CAM tile equals Grad-CAM of the checkpoint's weights (loaded here with strict=True)."""
+    import os.path as osp
+
+    import cv2
+    from mmengine.config import Config
+    from mmengine.dataset import Compose, pseudo_collate
+
+    from ferlab.utils import atomic_save, safe_torch_load
+    from tools.analysis_tools.vis_cam import main
+
+    config = osp.join(repo_root, 'configs/baseline/resnet18_rafdb.py')
+    opts = ['test_dataloader.dataset.pipeline.1.scale=(32,32)']
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'test_dataloader.dataset.pipeline.1.scale': (32, 32)})
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = str(tmp_path / 'model.pth')
+    atomic_save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    img = str(tmp_path / 'face.png')
+    cv2.imwrite(img, np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+
+    written = main([config, ckpt, img, '--out-dir', str(tmp_path / 'cam'), '--method', 'gradcam',
+                    '--target-class', '2', '--cfg-options', *opts])  # fmt: skip
+    assert written == [str(tmp_path / 'cam' / 'face_cam.png')]
+
+    ref = MODELS.build(cfg.model)
+    ref.load_state_dict(safe_torch_load(ckpt)['state_dict'], strict=True)
+    ref.eval()
+    packed = Compose(cfg.test_dataloader.dataset.pipeline)(dict(img_path=img))
+    inputs = ref.data_preprocessor(pseudo_collate([packed]), False)['inputs']
+    maps, cls = GradCAM(ref, plusplus=False)(inputs, 2)
+    image = packed['inputs'].permute(1, 2, 0).numpy()[..., ::-1].copy()
+    np.testing.assert_array_equal(_cam_tile(written[0], 0), image)
+    np.testing.assert_array_equal(_cam_tile(written[0], 1), overlay_heatmap(image, maps[0].numpy()))
+
+    # other weights give another map; a checkpoint of another model and a missing file are refused
+    torch.manual_seed(1)
+    other = main([config, 'none', img, '--out-dir', str(tmp_path / 'none'), '--method', 'gradcam',
+                  '--target-class', '2', '--cfg-options', *opts])  # fmt: skip
+    assert np.abs(_cam_tile(other[0], 1).astype(int) - _cam_tile(written[0], 1)).max() > 10
+    with pytest.raises(RuntimeError, match='does not match the model of the config'):
+        main(
+            [
+                config,
+                ckpt,
+                img,
+                '--out-dir',
+                str(tmp_path / 'x'),
+                '--cfg-options',
+                *opts,
+                'model.head.num_classes=4',
+            ]
+        )
+    with pytest.raises(FileNotFoundError, match='gone.pth'):
+        main([config, str(tmp_path / 'gone.pth'), img, '--out-dir', str(tmp_path / 'x')])

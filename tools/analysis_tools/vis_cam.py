@@ -26,9 +26,9 @@ import cv2  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
 
-from ferlab.registry import DATASETS, MODELS  # noqa: E402
+from ferlab.apis import init_model  # noqa: E402
+from ferlab.registry import DATASETS  # noqa: E402
 from ferlab.utils import apply_cfg_options, register_all_modules  # noqa: E402
 from ferlab.visualization.cam import GradCAM, make_grid, normalize_maps, overlay_heatmap  # noqa: E402
 
@@ -47,14 +47,13 @@ def parse_args(argv=None):
 
 
 def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
-    model = MODELS.build(cfg.model)
-    if checkpoint.lower() == 'none':
-        model.init_weights()
-    else:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
-    return model.eval()
+    """The config's model in eval mode (:func:`ferlab.apis.init_model`).
+
+    ``checkpoint='none'`` keeps the model's own initialisation (``init_weights``);
+    any other checkpoint must hold every weight of the model (training-loss state
+    such as DAN's class centres may be absent, as in converted public checkpoints).
+    """
+    return init_model(cfg, None if checkpoint.lower() == 'none' else checkpoint)
 
 
 def class_names(cfg: Config, num_classes: int | None) -> tuple | None:
