@@ -44,7 +44,9 @@ class BaseFERDataset(BaseDataset):
     unlabeled (-1).
 
     Mutable labels. :meth:`set_gt_label` overwrites the label served for a
-    stored sample (relabeling); :meth:`label_state_dict` /
+    stored sample (relabeling); a sample with a soft target (``gt_score``) then
+    serves the one-hot of its new label, so a loss that trains on ``gt_score``
+    sees the relabel too (see :meth:`get_data_info`). :meth:`label_state_dict` /
     :meth:`load_label_state_dict` save and restore the overrides (a hook puts
     them into checkpoints). Test-mode datasets refuse to be relabeled.
 
@@ -200,12 +202,36 @@ class BaseFERDataset(BaseDataset):
         return out
 
     # ----------------------------------------------------------- mutable labels
+    def _stored_index(self, idx: int) -> int:
+        """``idx`` in ``-N..N-1`` → the stored sample's index ``0..N-1`` (``IndexError`` outside)."""
+        n = len(self)
+        idx = int(idx)
+        if not -n <= idx < n:
+            raise IndexError(f'{type(self).__name__}: sample index {idx} outside -{n}..{n - 1}')
+        return idx + n if idx < 0 else idx
+
     def get_data_info(self, idx: int) -> dict:
+        """The data info of sample ``idx`` (negative counts from the end) as served now.
+
+        ``sample_idx`` is the stored index ``0..N-1``. For a relabeled sample
+        ``gt_label`` is the new label and ``ori_label`` the annotated one; if the
+        sample has a soft target, ``gt_score`` becomes the one-hot ``(C,)`` of the
+        new label and ``ori_score`` keeps the annotated distribution. (The relabel
+        rule, SCN/MVT Eq. 5/6, decides that the annotation is wrong; its vote
+        distribution is then no target either.)
+        """
+        idx = self._stored_index(idx)
         info = super().get_data_info(idx)
         info['sample_idx'] = idx
         if idx in self._label_overrides:
+            label = self._label_overrides[idx]
             info['ori_label'] = info['gt_label']
-            info['gt_label'] = self._label_overrides[idx]
+            info['gt_label'] = label
+            if info.get('gt_score') is not None:
+                info['ori_score'] = info['gt_score']
+                one_hot = np.zeros(len(info['gt_score']), dtype=np.float32)
+                one_hot[label] = 1.0
+                info['gt_score'] = one_hot
         return info
 
     def get_gt_labels(self) -> np.ndarray:
@@ -229,24 +255,39 @@ class BaseFERDataset(BaseDataset):
         return [int(self.get_data_info(idx)['gt_label'])]
 
     def set_gt_label(self, idx: int, label: int) -> None:
-        """Serve ``label`` for stored sample ``idx`` from now on."""
+        """Serve ``label`` for stored sample ``idx`` (negative counts from the end) from now on.
+
+        A soft target of the sample is replaced by the one-hot of ``label``
+        (:meth:`get_data_info`).
+        """
         if not self.HAS_EXPRESSION:
             raise RuntimeError(f'{type(self).__name__} carries AU labels only; it has no gt_label')
         if self.test_mode:
             raise RuntimeError(f'{type(self).__name__} is a test-mode split; its labels are immutable')
         if not 0 <= label < self.num_classes:
             raise ValueError(f'label {label} outside 0..{self.num_classes - 1}')
-        self._label_overrides[int(idx)] = int(label)
+        self._label_overrides[self._stored_index(idx)] = int(label)
 
     def reset_labels(self) -> None:
         self._label_overrides.clear()
 
     def label_state_dict(self) -> dict:
+        """``dict(overrides={stored_idx: label}, length=N)``: all that relabeling changed.
+
+        Soft targets are derived from the overrides when served, so this state
+        restores them too.
+        """
         return dict(overrides=copy.deepcopy(self._label_overrides), length=len(self))
 
     def load_label_state_dict(self, state: dict) -> None:
+        """Replace the overrides with those of :meth:`label_state_dict` (same dataset length)."""
         if state.get('length', len(self)) != len(self):
             raise ValueError(
                 f'label state is for a dataset of {state["length"]} samples, this one has {len(self)}'
             )
-        self._label_overrides = {int(k): int(v) for k, v in state.get('overrides', {}).items()}
+        overrides = {}
+        for k, v in state.get('overrides', {}).items():
+            if not 0 <= int(v) < self.num_classes:
+                raise ValueError(f'label state: sample {k} has label {v} outside 0..{self.num_classes - 1}')
+            overrides[self._stored_index(k)] = int(v)
+        self._label_overrides = overrides

@@ -1,4 +1,4 @@
-"""Save and restore the training set's mutable labels with checkpoints."""
+"""Save and restore the training set's mutable labels with checkpoints, while training only."""
 
 from __future__ import annotations
 
@@ -19,32 +19,60 @@ def unwrap_dataset(dataset):
 class LabelStateHook(Hook):
     """Put the training set's label overrides into every checkpoint and restore them on resume.
 
-    Any component that relabels samples (MVT/SCN relabeling, ARBEx refinement)
+    Any component that relabels samples (SCN/MVT relabeling, ARBEx refinement)
     writes through ``dataset.set_gt_label``; this hook makes that state part
     of the checkpoint under ``checkpoint['label_state']`` so that ``--resume``
-    continues with the same labels. Validation and test sets are never touched.
+    continues with the same labels.
+
+    It acts only while training. The training dataset is captured in
+    ``before_train`` (the train loop has built it by then); outside training
+    (``tools/test.py``, ``Runner.val``) the hook never touches
+    ``runner.train_dataloader``, so evaluation neither builds nor needs the
+    training split. A loaded checkpoint's label state is applied in
+    ``before_train`` only if the run resumed from that checkpoint, i.e. the
+    train loop continues from the checkpoint's iteration (mmengine's resume
+    sets it from ``checkpoint['meta']['iter']``); ``load_from`` loads weights
+    only and the training set serves its annotations. Validation and test sets
+    are never touched.
     """
 
     priority = 'VERY_LOW'
     key = 'label_state'
 
-    def _dataset(self, runner):
-        loader = runner.train_dataloader if hasattr(runner, '_train_loop') and runner._train_loop else None
-        if loader is None or isinstance(loader, dict):
-            return None
-        ds = unwrap_dataset(loader.dataset)
-        return ds if hasattr(ds, 'label_state_dict') else None
+    def __init__(self):
+        self.dataset = None
+        self._loaded: tuple[dict, int | None] | None = None
+
+    def before_train(self, runner) -> None:
+        ds = unwrap_dataset(runner.train_dataloader.dataset)
+        self.dataset = ds if hasattr(ds, 'label_state_dict') else None
+        if self._loaded is None:
+            return
+        state, ckpt_iter = self._loaded
+        self._loaded = None
+        resumed = ckpt_iter is not None and ckpt_iter > 0 and runner.iter == ckpt_iter
+        if not resumed:
+            if state.get('overrides'):
+                runner.logger.info(
+                    f'load_from loads weights only: the {len(state["overrides"])} relabeled training samples '
+                    'of the checkpoint are not restored (use --resume to continue with them)'
+                )
+            return
+        if self.dataset is None:
+            raise TypeError(
+                f'the checkpoint holds relabeled training labels but the training set '
+                f'{type(unwrap_dataset(runner.train_dataloader.dataset)).__name__} has no load_label_state_dict'
+            )
+        self.dataset.load_label_state_dict(state)
+        runner.logger.info(
+            f'restored {len(state["overrides"])} relabeled training samples from the checkpoint'
+        )
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        ds = self._dataset(runner)
-        if ds is not None:
-            checkpoint[self.key] = ds.label_state_dict()
+        if self.dataset is not None:
+            checkpoint[self.key] = self.dataset.label_state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        ds = self._dataset(runner)
-        if ds is not None and self.key in checkpoint:
-            ds.load_label_state_dict(checkpoint[self.key])
-            runner.logger.info(
-                f'restored {len(checkpoint[self.key]["overrides"])} relabeled training samples '
-                'from the checkpoint'
-            )
+        # Only remembered here: whether this is a resume is known once the train loop starts.
+        if self.key in checkpoint:
+            self._loaded = (checkpoint[self.key], checkpoint.get('meta', {}).get('iter'))
