@@ -1,8 +1,8 @@
-from . import backbones, classifiers, heads, losses, necks, utils  # noqa: F401
+from . import backbones, classifiers, generators, heads, losses, necks, utils  # noqa: F401
 from .backbones import *  # noqa: F401,F403
 from .classifiers import *  # noqa: F401,F403
+from .generators import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
-from .mvt import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403

@@ -4,6 +4,7 @@ import glob
 import os.path as osp
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -126,7 +127,7 @@ def test_two_stages_through_train_py_and_visualize(tmp_path):
                                    (cfg2, ckpt2, 'v2same', ['--stage2-mask', 'same'])):  # fmt: skip
         out_dir = str(tmp_path / name)
         written = visualize([cfg, ckpt, '--images', *imgs, '--out-dir', out_dir, *extra, '--cfg-options',
-                             *tiny_options(root, 1 if cfg == cfg1 else 2)[4:], f'model.mgn_checkpoint={ckpt1}'])  # fmt: skip
+                             *tiny_options(root, 1 if cfg == cfg1 else 2)[4:]])  # fmt: skip
         assert len(written) == 3
         row = cv2.imread(written[0])
         assert row.shape == (32, 96, 3)
@@ -185,3 +186,56 @@ def test_cpu_evidence_configs_build_and_hand_off(tmp_path):
     assert mgn(x).shape == (2, 36)  # 6 x 6 patches of 8 px
     assert model(x, mode='tensor').shape == (2, 7)
     assert model.stage2_mask == 'complement'
+
+
+def cpu_pair_options(stage):
+    """``--cfg-options`` shrinking the 48 px CPU pair to 16 training / 8 test SynthFER images, one epoch."""
+    opts = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+            'train_dataloader.dataset.num_samples=16', 'val_dataloader.dataset.num_samples=8',
+            'test_dataloader.dataset.num_samples=8']  # fmt: skip
+    opts += [f'{loader}.batch_size=8' for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    return opts
+
+
+@pytest.mark.e2e
+def test_stage2_checkpoint_tests_without_the_stage1_work_dir(tmp_path):
+    """Both CPU stages through tools/train.py, the stage-1 work dir deleted, tools/test.py on the stage-2 checkpoint."""
+    import shutil
+
+    from ferlab.utils import atomic_save, safe_torch_load
+    from tests.utils import recompute_test_scores
+    from tools.test import main as test_main
+    from tools.train import main as train_main
+
+    torch.set_num_threads(1)
+    cfg1 = osp.join(CFG_DIR, 'mgn_vit-tiny-48px-cpu_synthfer.py')
+    cfg2 = osp.join(CFG_DIR, 'mvt_r18-48px-cpu_synthfer.py')
+    s1_dir, s2_dir = tmp_path / 's1', tmp_path / 's2'
+    runner1 = train_main([cfg1, '--work-dir', str(s1_dir), '--cfg-options', *cpu_pair_options(1)])
+    ckpt1 = str(s1_dir / 'epoch_1.pth')
+    generator = {k: v.clone() for k, v in runner1.model.generator.state_dict().items()}
+    opts2 = [*cpu_pair_options(2), f'model.mgn_checkpoint={ckpt1}']
+    train_main([cfg2, '--work-dir', str(s2_dir), '--cfg-options', *opts2])
+    ckpt2 = str(s2_dir / 'epoch_1.pth')
+
+    shutil.rmtree(s1_dir)  # a machine that only has the finished stage-2 checkpoint
+    assert not osp.exists(ckpt1)
+    metrics = test_main([cfg2, ckpt2, '--work-dir', str(tmp_path / 'test'), '--cfg-options', *opts2])
+
+    # the checkpoint carries the frozen stage-1 generator
+    ckpt = safe_torch_load(ckpt2)
+    state = ckpt['state_dict']
+    for k, v in generator.items():
+        assert torch.equal(state[f'mgn.{k}'], v), k
+    # test.py's figures are those of this checkpoint, recomputed without the Runner
+    ref = recompute_test_scores(cfg2, ckpt2, opts2)
+    assert len(ref['gt']) == 8
+    assert float(metrics['accuracy']) == pytest.approx(ref['accuracy'], abs=1e-6)
+    # and a different checkpoint gives different figures: always class c scores the share of c
+    c = int(np.bincount(ref['gt'], minlength=7).argmin())
+    state['head.fc.weight'] = torch.zeros_like(state['head.fc.weight'])
+    state['head.fc.bias'] = 10.0 * torch.nn.functional.one_hot(torch.tensor(c), 7).float()
+    forced = str(tmp_path / 'forced.pth')
+    atomic_save(ckpt, forced)
+    metrics_c = test_main([cfg2, forced, '--work-dir', str(tmp_path / 'test_c'), '--cfg-options', *opts2])
+    assert float(metrics_c['accuracy']) == pytest.approx(100.0 * float(np.mean(ref['gt'] == c)))

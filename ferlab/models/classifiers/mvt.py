@@ -9,7 +9,7 @@ import os.path as osp
 
 import torch
 
-from ferlab.models.mvt.mask_generator import (
+from ferlab.models.generators.mask_generator import (
     STAGE2_MASKS,
     apply_keep_mask,
     generator_state_dict,
@@ -49,11 +49,14 @@ class MVT(FERClassifier):
     ``configs/mvt/mvt_r18-48px-cpu_synthfer.py``). The generator's ``img_size``
     must equal the input size.
 
-    The MGN generator is built from ``mgn``, loaded from the stage-1 checkpoint
-    ``mgn_checkpoint`` (keys ``generator.*`` of an :class:`MGN` checkpoint, ``mgn.*``
-    of an MVT checkpoint, or a bare generator state dict), then frozen: ``requires_grad=False`` and always
-    in eval mode, so only the backbone/neck/head train. ``mgn=None`` gives the
-    paper's baseline (Table 3, first row) in the same class.
+    The MGN generator is built from ``mgn`` and frozen (``requires_grad=False``,
+    always in eval mode), so only the backbone/neck/head train. Its weights come
+    from the stage-1 checkpoint ``mgn_checkpoint`` (keys ``generator.*`` of an
+    :class:`MGN` checkpoint, ``mgn.*`` of an MVT checkpoint, or a bare generator
+    state dict), read by :meth:`init_weights` when training starts, never by the
+    constructor: a finished stage-2 checkpoint already holds ``mgn.*`` and tests
+    on its own. ``mgn=None`` gives the paper's baseline (Table 3, first row) in
+    the same class.
 
     Relabeling is not part of this class: the loss forward publishes its training
     probabilities like every :class:`FERClassifier` (``outputs.data_samples``), so
@@ -64,7 +67,8 @@ class MVT(FERClassifier):
         backbone, neck, head, data_preprocessor, init_cfg, train_cfg: As
             :class:`FERClassifier`.
         mgn: :class:`MaskGenerator` config (same architecture as in stage 1) or ``None``.
-        mgn_checkpoint: Stage-1 checkpoint path (required with ``mgn``).
+        mgn_checkpoint: Stage-1 checkpoint path, needed with ``mgn`` to train (read by
+            :meth:`init_weights`); not read to evaluate a stage-2 checkpoint.
         fill: ``'black'`` (paper Fig. 2) or ``'mean'``; see :func:`apply_keep_mask`.
         stage2_mask: ``'complement'`` (keep ``M_p``, paper Sec. 3.2) or ``'same'``
             (keep ``1 - M_p`` as in stage 1); see above. Ignored with ``mgn=None``.
@@ -103,25 +107,43 @@ class MVT(FERClassifier):
         if mgn is None:
             self.mgn = None
             return
-        if mgn_checkpoint is None:
+        mgn = dict(mgn)
+        mgn['pretrained'] = None  # the stage-1 checkpoint replaces the ImageNet initialisation
+        self.mgn = MODELS.build(mgn)
+        # Frozen whatever fills its weights (init_weights or a stage-2 checkpoint).
+        self.mgn.requires_grad_(False)
+        self.mgn.eval()
+        self.mgn.is_init = True  # BaseModule.init_weights must not randomly re-initialise it
+
+    def init_weights(self) -> None:
+        """Initialise backbone/neck/head, then load the frozen generator from ``mgn_checkpoint``.
+
+        The Runner calls this when training starts; ``tools/test.py`` and
+        ``runner.val()/test()`` do not, and load a stage-2 checkpoint (which holds
+        ``mgn.*``) instead, so evaluating a trained MVT never reads the stage-1 file.
+
+        Raises:
+            ValueError: ``mgn`` is set but ``mgn_checkpoint`` is not.
+            FileNotFoundError: ``mgn_checkpoint`` does not exist ("Run stage 1 first").
+            RuntimeError: the file does not hold a generator of the ``mgn`` architecture.
+        """
+        super().init_weights()
+        if self.mgn is None:
+            return
+        path = self.mgn_checkpoint
+        if path is None:
             raise ValueError(
                 'MVT got an mgn config but no mgn_checkpoint: train the mask generation network first '
                 '(python tools/train.py configs/mvt/mgn_deit-s_<dataset>.py) and set '
                 'model.mgn_checkpoint to its checkpoint, or set model.mgn=None for the plain ViT baseline'
             )
-        if not osp.isfile(mgn_checkpoint):
+        if not osp.isfile(path):
             raise FileNotFoundError(
-                f'stage-1 MGN checkpoint not found at {mgn_checkpoint!r}. Run stage 1 first: '
+                f'stage-1 MGN checkpoint not found at {path!r}. Run stage 1 first: '
                 'python tools/train.py configs/mvt/mgn_deit-s_<dataset>.py --work-dir work_dirs/mgn_deit-s_<dataset> '
-                'and point model.mgn_checkpoint (or --cfg-options mgn_checkpoint=...) at its epoch_N.pth'
+                'and point model.mgn_checkpoint (or --cfg-options model.mgn_checkpoint=...) at its epoch_N.pth'
             )
-        mgn = dict(mgn)
-        mgn['pretrained'] = None  # the stage-1 checkpoint replaces the ImageNet initialisation
-        self.mgn = MODELS.build(mgn)
-        self._load_mgn(mgn_checkpoint)
-        self.mgn.requires_grad_(False)
-        self.mgn.eval()
-        self.mgn.is_init = True  # BaseModule.init_weights must not re-initialise it
+        self._load_mgn(path)
 
     def _load_mgn(self, path: str) -> None:
         state = generator_state_dict(load_state_dict_file(path))

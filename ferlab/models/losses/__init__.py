@@ -1,6 +1,7 @@
 from .affinity_loss import AffinityLoss  # noqa: F401
 from .center_loss import CenterLoss  # noqa: F401
 from .cross_entropy_loss import CrossEntropyLoss
+from .mvt_losses import MaskAreaLoss, ProbVarianceLoss
 from .partition_loss import PartitionLoss  # noqa: F401
 
-__all__ = ['CrossEntropyLoss']
+__all__ = ['CrossEntropyLoss', 'MaskAreaLoss', 'ProbVarianceLoss']

@@ -121,7 +121,8 @@ class MaskGenerator(BaseModule):
 
     The paper uses DeiT-S (P=16, D=384) with its first 6 of 12 blocks
     initialised from the ImageNet DeiT-S weights; the class token is not used
-    (its position embedding is dropped).
+    (its position embedding is dropped) and is frozen (``requires_grad=False``):
+    it never receives a gradient, which DDP would report as an unused parameter.
 
     Args:
         arch: timm ViT name providing the architecture (and weight layout).
@@ -166,6 +167,8 @@ class MaskGenerator(BaseModule):
         self.grid_size = tuple(self.vit.patch_embed.grid_size)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.mask_head = nn.Linear(self.vit.embed_dim, 1)
+        if getattr(self.vit, 'cls_token', None) is not None:
+            self.vit.cls_token.requires_grad_(False)
         self._reset_head()
 
     def _reset_head(self) -> None:

@@ -6,14 +6,19 @@ Li et al., "MVT: Mask Vision Transformer for FER in the Wild", ICASSP 2022, Sec.
 from __future__ import annotations
 
 import torch
-from mmengine.model import BaseModel
-from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
+import torch.nn as nn
+from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.optim import OptimWrapperDict
 
-from ferlab.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from ferlab.models.generators.mask_generator import apply_keep_mask, patch_values_to_image
+from ferlab.registry import MODELS
 from ferlab.structures import FERDataSample
 from ferlab.utils.checkpoint import load_state_dict_file
 
-from .mask_generator import apply_keep_mask, patch_values_to_image
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """``module`` without its DDP wrapper (``MMSeparateDistributedDataParallel`` wraps each sub-module)."""
+    return module.module if is_model_wrapper(module) else module
 
 
 @MODELS.register_module()
@@ -47,10 +52,15 @@ class MGN(BaseModel):
             ``'generated'``-masked ones (validation of stage 1).
         discriminator_checkpoint: Optional checkpoint that initialises D (the paper
             starts D from ImageNet DeiT-S): a classifier checkpoint (``backbone.*``,
-            ``neck.*``, ``head.*`` keys, e.g. a stage-2 ``MVT(mgn=None)`` or a
-            ``FERClassifier`` run) or an MGN checkpoint (``discriminator.*``). Every
-            D parameter must be present; D is then not re-initialised by ``init_weights``.
+            ``neck.*``, ``head.*`` keys, e.g. a ``FERClassifier`` run) or an MGN
+            checkpoint (``discriminator.*``). Every D parameter must be present. It is
+            read by :meth:`init_weights`, never by the constructor.
         data_preprocessor: Defaults to ``FERDataPreprocessor``.
+
+    Distributed training: the two optimisers step different sub-modules, so each
+    needs its own DDP: the MGN configs set ``model_wrapper_cfg=dict(type=
+    'MMSeparateDistributedDataParallel')``, which wraps ``generator`` and
+    ``discriminator`` separately and calls this ``train_step``.
 
     Shapes: inputs ``(B, 3, H, W)``; ``forward(mode='tensor')`` returns ``M_p`` ``(B, N)``.
     """
@@ -87,8 +97,24 @@ class MGN(BaseModel):
         self.fill = fill
         self.predict_on = predict_on
         self.discriminator_checkpoint = discriminator_checkpoint
-        if discriminator_checkpoint is not None:
-            self._load_discriminator(discriminator_checkpoint)
+
+    def init_weights(self) -> None:
+        """Initialise G and D (their own ``init_weights``), then D from ``discriminator_checkpoint``.
+
+        The Runner calls this when training starts, never in ``tools/test.py`` or
+        ``runner.val()/test()``, so evaluating a trained MGN checkpoint needs none of
+        the files named in the config.
+
+        Raises:
+            FileNotFoundError: ``discriminator_checkpoint`` does not exist.
+            RuntimeError: it does not hold every D parameter.
+        """
+        disc = unwrap(self.discriminator)
+        if self.discriminator_checkpoint is not None:
+            disc.is_init = True  # loaded below: do not read D's own pretrained files first
+        super().init_weights()
+        if self.discriminator_checkpoint is not None:
+            self._load_discriminator(self.discriminator_checkpoint)
 
     def _load_discriminator(self, path: str) -> None:
         """Initialise D from a classifier or MGN checkpoint (see ``discriminator_checkpoint``)."""
@@ -99,8 +125,9 @@ class MGN(BaseModel):
             }
         parts = ('backbone.', 'neck.', 'head.')
         state = {k: v for k, v in state.items() if k.startswith(parts)}
+        disc = unwrap(self.discriminator)
         try:
-            missing, unexpected = self.discriminator.load_state_dict(state, strict=False)
+            missing, unexpected = disc.load_state_dict(state, strict=False)
         except RuntimeError as err:
             raise RuntimeError(f'{path} does not match the MGN discriminator config: {err}') from None
         if missing or unexpected:
@@ -108,18 +135,18 @@ class MGN(BaseModel):
                 f'{path} does not match the MGN discriminator config: missing {missing[:5]}, '
                 f'unexpected {unexpected[:5]}'
             )
-        self.discriminator.is_init = True  # BaseModule.init_weights must not re-initialise it
 
     # ------------------------------------------------------------------ masking
     def mask_images(self, inputs: torch.Tensor, mask_values: torch.Tensor) -> torch.Tensor:
         """``I ⊙ (1 - M_p)`` un-patchified; ``(B, C, H, W)``, ``(B, N)`` → ``(B, C, H, W)``."""
-        keep = patch_values_to_image(1.0 - mask_values, self.generator.grid_size, self.generator.patch_size)
+        gen = unwrap(self.generator)
+        keep = patch_values_to_image(1.0 - mask_values, gen.grid_size, gen.patch_size)
         dp = self.data_preprocessor
         return apply_keep_mask(inputs, keep, getattr(dp, 'mean', None), getattr(dp, 'std', None), self.fill)
 
     def sample_random_mask(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.random_mask(
-            inputs.shape[0], self.generator.num_patches, ratio=self.mask_ratio, device=inputs.device
+            inputs.shape[0], unwrap(self.generator).num_patches, ratio=self.mask_ratio, device=inputs.device
         )
 
     # ------------------------------------------------------------------ losses
@@ -132,7 +159,7 @@ class MGN(BaseModel):
         both = torch.cat([gm, rm])
         logits = self.discriminator(both, mode='tensor')
         target = torch.cat([s.gt_label for s in data_samples]).to(logits.device)
-        ce = self.discriminator.head.loss_module
+        ce = unwrap(self.discriminator).head.loss_module
         b = inputs.shape[0]
         loss_gm, loss_rm = ce(logits[:b], target), ce(logits[b:], target)
         pred = logits.detach().argmax(1)
@@ -213,42 +240,4 @@ class MGN(BaseModel):
         """D's predictions on clean or generated-masked images (per sample, batch-independent)."""
         if self.predict_on == 'generated':
             inputs = self.mask_images(inputs, self.generator(inputs))
-        return self.discriminator.predict(inputs, data_samples)
-
-
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
-class MGNOptimWrapperConstructor:
-    """Build one optimiser wrapper per named sub-module (MGN's generator and discriminator).
-
-    Config::
-
-        optim_wrapper = dict(
-            constructor='MGNOptimWrapperConstructor',
-            generator=dict(optimizer=dict(type='AdamW', lr=9e-5)),
-            discriminator=dict(optimizer=dict(type='AdamW', lr=9e-5)))
-
-    Every key except ``constructor`` names an attribute of the model and holds
-    an ordinary optim-wrapper config (built with mmengine's
-    ``DefaultOptimWrapperConstructor``, so ``paramwise_cfg`` works). Parameter
-    schedulers then need ``dict(generator=[...], discriminator=[...])``.
-    """
-
-    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None):
-        if not isinstance(optim_wrapper_cfg, dict) or not optim_wrapper_cfg:
-            raise ValueError('MGNOptimWrapperConstructor needs a dict of {submodule: optim wrapper config}')
-        if paramwise_cfg is not None:
-            raise ValueError('put paramwise_cfg inside each sub-module optim wrapper config')
-        self.cfgs = {k: dict(v) for k, v in optim_wrapper_cfg.items()}
-
-    def __call__(self, model) -> OptimWrapperDict:
-        from mmengine.model import is_model_wrapper
-
-        module = model.module if is_model_wrapper(model) else model
-        wrappers = {}
-        for name, cfg in self.cfgs.items():
-            sub = getattr(module, name, None)
-            if not isinstance(sub, torch.nn.Module):
-                raise AttributeError(f'{type(module).__name__} has no sub-module {name!r} to optimise')
-            paramwise = cfg.pop('paramwise_cfg', None)
-            wrappers[name] = DefaultOptimWrapperConstructor(cfg, paramwise)(sub)
-        return OptimWrapperDict(**wrappers)
+        return unwrap(self.discriminator).predict(inputs, data_samples)

@@ -1,107 +1,12 @@
-"""MVT stage 1 (MGN) and stage 2 (MVT classifier) models."""
+"""MVT stage 2: a classifier on images masked by the frozen stage-1 generator."""
 
 import pytest
 import torch
-from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.runner.checkpoint import load_checkpoint
 
-from ferlab.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
-from ferlab.structures import FERDataSample
+from ferlab.registry import MODELS
 from ferlab.utils import atomic_save
-
-VIT = dict(img_size=32, patch_size=8, embed_dim=32, num_heads=2)
-GEN = dict(type='MaskGenerator', num_blocks=1, **VIT)
-
-
-def mgn_cfg(mask_ratio=0.15, **kw):
-    return dict(
-        type='MGN',
-        mask_ratio=mask_ratio,
-        generator=GEN,
-        discriminator=dict(
-            type='FERClassifier',
-            backbone=dict(type='ViTBackbone', depth=1, **VIT),
-            head=dict(type='LinearClsHead', num_classes=4, in_channels=32),
-        ),
-        **kw,
-    )
-
-
-def batch(n=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    inputs = [torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=g) for _ in range(n)]
-    samples = [FERDataSample(metainfo=dict(sample_idx=i)).set_gt_label(i % 4) for i in range(n)]
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def optim(model, lr_g=1e-2, lr_d=1e-3):
-    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(
-        dict(
-            type='MGNOptimWrapperConstructor',
-            optim_wrapper_cfg=dict(
-                generator=dict(optimizer=dict(type='AdamW', lr=lr_g)),
-                discriminator=dict(optimizer=dict(type='AdamW', lr=lr_d)),
-            ),
-        )
-    )
-    return ctor(model)
-
-
-def test_mgn_train_step_alternates_and_logs():
-    torch.manual_seed(0)
-    model = MODELS.build(mgn_cfg())
-    ow = optim(model)
-    assert isinstance(ow, OptimWrapperDict) and set(ow.keys()) == {'generator', 'discriminator'}
-    g0 = {k: v.clone() for k, v in model.generator.state_dict().items()}
-    d0 = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
-    log = model.train_step(batch(), ow)
-    for key in ('loss_d', 'loss_d_gen', 'loss_d_rand', 'loss_g', 'loss_var', 'loss_area', 'mask_area'):
-        assert key in log and torch.isfinite(log[key])
-    torch.testing.assert_close(log['loss_d'], log['loss_d_gen'] + log['loss_d_rand'])
-    assert any(not torch.equal(v, model.generator.state_dict()[k]) for k, v in g0.items())
-    assert any(not torch.equal(v, model.discriminator.state_dict()[k]) for k, v in d0.items())
-    # D is unfrozen again and back in train mode after the G step
-    assert all(p.requires_grad for p in model.discriminator.parameters())
-    assert model.discriminator.training
-    with pytest.raises(TypeError, match='OptimWrapperDict'):
-        model.train_step(batch(), OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)))
-
-
-def test_g_step_does_not_touch_discriminator():
-    """With a zero D learning rate the D step is a no-op, so any D change would come from the G step."""
-    torch.manual_seed(0)
-    model = MODELS.build(mgn_cfg())
-    ow = optim(model, lr_d=0.0)
-    d0 = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
-    for _ in range(2):
-        model.train_step(batch(), ow)
-    for k, v in model.discriminator.state_dict().items():
-        assert torch.equal(v, d0[k]), k
-
-
-@pytest.mark.parametrize('m', [0.1, 0.4])
-def test_mask_area_moves_toward_target(m):
-    torch.manual_seed(0)
-    model = MODELS.build(mgn_cfg(mask_ratio=m))  # generator starts at area 0.5
-    ow = optim(model, lr_g=3e-2)
-    data = batch()
-    first = model.train_step(data, ow)['mask_area'].item()
-    for _ in range(6):
-        last = model.train_step(data, ow)['mask_area'].item()
-    assert abs(last - m) < abs(first - m) - 0.05, (first, last)
-
-
-def test_mgn_forward_modes_and_predict_is_batch_independent():
-    torch.manual_seed(0)
-    model = MODELS.build(mgn_cfg(predict_on='generated')).eval()
-    data = model.data_preprocessor(batch(6), False)
-    assert model(data['inputs'], mode='tensor').shape == (6, 16)
-    losses = model(data['inputs'], data['data_samples'], mode='loss')
-    assert {'loss_d', 'loss_g'} <= set(losses)
-    full = model(data['inputs'], data['data_samples'], mode='predict')
-    single = model(data['inputs'][2:3], [FERDataSample()], mode='predict')
-    torch.testing.assert_close(full[2].pred_score, single[0].pred_score, atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match='predict_on'):
-        MODELS.build(mgn_cfg(predict_on='masked'))
+from tests.test_models.test_classifiers.test_mgn import GEN, VIT, batch, mgn_cfg
 
 
 def mvt_cfg(ckpt, **kw):
@@ -134,7 +39,7 @@ def test_mvt_loads_frozen_mgn_from_checkpoint(tmp_path):
     losses['loss_cls'].backward()
     assert all(p.grad is None for p in model.mgn.parameters())
     assert model.backbone.vit.patch_embed.proj.weight.grad is not None
-    assert model.last_train_batch['scores'].shape == (4, 4)
+    assert torch.stack([s.train_score for s in losses['data_samples']]).shape == (4, 4)
 
     # the masked image is what the backbone sees: masked pixels are black; the default
     # stage2_mask='complement' keeps M_p (paper Sec. 3.2), not the stage-1 keep-mask 1 - M_p
@@ -194,18 +99,73 @@ def test_mvt_stage2_mask_polarity_on_a_known_patch(tmp_path, fill):
 
 
 def test_mvt_checkpoint_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match='Run stage 1 first'):
-        MODELS.build(mvt_cfg(str(tmp_path / 'missing.pth')))
+    """Problems with the stage-1 file surface in init_weights, the step the Runner runs before training."""
+    missing = MODELS.build(mvt_cfg(str(tmp_path / 'missing.pth')))
+    with pytest.raises(FileNotFoundError, match=r'missing\.pth.*Run stage 1 first'):
+        missing.init_weights()
+    unset = MODELS.build(mvt_cfg(None))
     with pytest.raises(ValueError, match='no mgn_checkpoint'):
-        MODELS.build(mvt_cfg(None))
+        unset.init_weights()
     wrong = MODELS.build(dict(GEN, embed_dim=64))
     path = str(tmp_path / 'wrong.pth')
     atomic_save(dict(state_dict={f'generator.{k}': v for k, v in wrong.state_dict().items()}), path)
     with pytest.raises(RuntimeError, match='size mismatch|does not hold'):
-        MODELS.build(mvt_cfg(path))
+        MODELS.build(mvt_cfg(path)).init_weights()
     baseline = MODELS.build(mvt_cfg(None, **{}) | dict(mgn=None))
+    baseline.init_weights()
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(baseline.mask_inputs(x), x)
+
+
+def stage1_checkpoint(path, seed=0):
+    torch.manual_seed(seed)
+    stage1 = MODELS.build(mgn_cfg())
+    atomic_save(dict(meta=dict(epoch=1), state_dict=stage1.state_dict()), str(path))
+    return stage1
+
+
+def test_mvt_constructor_reads_no_file(tmp_path):
+    """Building the model does not open mgn_checkpoint; init_weights loads it."""
+    ckpt = tmp_path / 'epoch_1.pth'
+    stage1 = stage1_checkpoint(ckpt)
+    torch.manual_seed(1)
+    model = MODELS.build(mvt_cfg(str(ckpt)))
+    gen = stage1.generator.state_dict()
+    assert not torch.equal(model.mgn.state_dict()['mask_head.weight'], gen['mask_head.weight'])
+    # frozen from construction on, whatever fills its weights later
+    assert not any(p.requires_grad for p in model.mgn.parameters())
+    assert not model.train().mgn.training
+    model.init_weights()
+    for k, v in gen.items():
+        assert torch.equal(model.mgn.state_dict()[k], v), k
+
+
+def test_stage2_checkpoint_restores_without_the_stage1_file(tmp_path):
+    """A stage-2 checkpoint holds mgn.*: it loads (as the Runner's load_from does) after the stage-1 file is gone."""
+    ckpt1 = tmp_path / 's1' / 'epoch_1.pth'
+    ckpt1.parent.mkdir()
+    stage1 = stage1_checkpoint(ckpt1)
+    torch.manual_seed(2)
+    trained = MODELS.build(mvt_cfg(str(ckpt1)))
+    trained.init_weights()
+    ckpt2 = str(tmp_path / 'stage2.pth')
+    atomic_save(dict(meta=dict(epoch=1), state_dict=trained.state_dict()), ckpt2)
+    ckpt1.unlink()
+    ckpt1.parent.rmdir()
+
+    torch.manual_seed(3)
+    model = MODELS.build(mvt_cfg(str(ckpt1)))  # the config still names the deleted file
+    load_checkpoint(model, ckpt2, map_location='cpu', strict=True)
+    for k, v in stage1.generator.state_dict().items():
+        assert torch.equal(model.mgn.state_dict()[k], v), k
+    assert not any(p.requires_grad for p in model.mgn.parameters())
+    model.train()
+    assert model.training and not model.mgn.training
+    model.eval()
+    trained.eval()
+    x = model.data_preprocessor(batch(3), False)['inputs']
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, mode='tensor'), trained(x, mode='tensor'), rtol=0, atol=0)
 
 
 def test_mvt_with_a_cnn_classifier_sees_the_masked_image(tmp_path):
@@ -235,29 +195,4 @@ def test_mvt_with_a_cnn_classifier_sees_the_masked_image(tmp_path):
     assert not torch.equal(seen[0][0], data['inputs'])  # some patches are masked
     assert model.backbone.conv1.weight.grad is not None
     assert all(p.grad is None for p in model.mgn.parameters())
-    assert model.last_train_batch['scores'].shape == (4, 4)
-
-
-def test_mgn_discriminator_from_a_classifier_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    clf = MODELS.build(
-        mvt_cfg(None) | dict(mgn=None, head=dict(type='LinearClsHead', num_classes=4, in_channels=32))
-    )
-    path = str(tmp_path / 'clf.pth')
-    atomic_save(dict(state_dict=clf.state_dict()), path)
-    mgn = MODELS.build(mgn_cfg(discriminator_checkpoint=path))
-    mgn.init_weights()  # must keep the loaded D
-    for k, v in clf.state_dict().items():
-        if k.startswith(('backbone.', 'head.')):
-            assert torch.equal(mgn.discriminator.state_dict()[k], v), k
-    # an MGN checkpoint (discriminator.* keys) works as well
-    mgn_path = str(tmp_path / 'mgn.pth')
-    atomic_save(dict(state_dict=mgn.state_dict()), mgn_path)
-    again = MODELS.build(mgn_cfg(discriminator_checkpoint=mgn_path))
-    torch.testing.assert_close(again.discriminator.state_dict(), mgn.discriminator.state_dict())
-    wrong = MODELS.build(
-        mvt_cfg(None) | dict(mgn=None, head=dict(type='LinearClsHead', num_classes=5, in_channels=32))
-    )
-    atomic_save(dict(state_dict=wrong.state_dict()), path)
-    with pytest.raises(RuntimeError, match='does not match'):
-        MODELS.build(mgn_cfg(discriminator_checkpoint=path))
+    assert torch.stack([s.train_score for s in losses['data_samples']]).shape == (4, 4)

@@ -1,9 +1,9 @@
-"""MVT mask generator: shapes, patch geometry, random masks, pretrained loading, losses."""
+"""MVT mask generator: shapes, patch geometry, random masks, pretrained loading."""
 
 import pytest
 import torch
 
-from ferlab.models.mvt import apply_keep_mask, patch_values_to_image
+from ferlab.models.generators import apply_keep_mask, patch_values_to_image
 from ferlab.registry import MODELS
 from ferlab.utils import atomic_save
 
@@ -111,35 +111,3 @@ def test_generator_loads_first_blocks_of_local_deit_weights(tmp_path):
                            pretrained=missing))  # fmt: skip
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         bb.init_weights()
-
-
-def test_vit_backbone_out_types():
-    cfg = dict(type='ViTBackbone', img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2)
-    x = torch.randn(2, 3, 32, 32)
-    assert MODELS.build(cfg)(x)[0].shape == (2, 32)
-    assert MODELS.build(dict(cfg, out_type='tokens'))(x)[0].shape == (2, 17, 32)
-    assert MODELS.build(dict(cfg, out_type='avg'))(x)[0].shape == (2, 32)
-    with pytest.raises(ValueError, match='out_type'):
-        MODELS.build(dict(cfg, out_type='pool'))
-    with pytest.raises(ValueError, match='timm has no model'):
-        MODELS.build(dict(cfg, arch='deit_smol'))
-
-
-def test_variance_loss_uses_k_minus_1():
-    logits = torch.log(torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]))
-    p = torch.tensor([0.7, 0.1, 0.1, 0.1])
-    expected_first = ((p - 0.25) ** 2).sum() / 3  # K - 1 = 3
-    loss = MODELS.build(dict(type='ProbVarianceLoss'))(logits)
-    torch.testing.assert_close(loss, expected_first / 2)
-    pop = MODELS.build(dict(type='ProbVarianceLoss', ddof=0))(logits)
-    torch.testing.assert_close(pop, ((p - 0.25) ** 2).sum() / 4 / 2)
-    with pytest.raises(ValueError):
-        MODELS.build(dict(type='ProbVarianceLoss'))(torch.zeros(3))
-
-
-def test_mask_area_loss():
-    mp = torch.tensor([[0.1, 0.3], [0.0, 0.0]])
-    loss = MODELS.build(dict(type='MaskAreaLoss', ratio=0.15))(mp)
-    torch.testing.assert_close(loss, torch.tensor((0.05 + 0.15) / 2))
-    with pytest.raises(ValueError, match='mask ratio'):
-        MODELS.build(dict(type='MaskAreaLoss', ratio=-0.1))

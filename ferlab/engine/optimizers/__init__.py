@@ -1,0 +1,3 @@
+from .mgn_optim_wrapper_constructor import MGNOptimWrapperConstructor
+
+__all__ = ['MGNOptimWrapperConstructor']
