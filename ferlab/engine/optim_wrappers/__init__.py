@@ -1,0 +1,21 @@
+from .mixed_precision import MixedPrecisionOptimWrapper
+from .precision import (
+    autocast,
+    cpu_bf16_flags,
+    cpu_supports_bf16,
+    enable_eval_amp,
+    fp32_losses,
+    mixed_precision_optim_wrapper_cfg,
+    resolve_amp_dtype,
+)
+
+__all__ = [
+    'MixedPrecisionOptimWrapper',
+    'autocast',
+    'cpu_bf16_flags',
+    'cpu_supports_bf16',
+    'enable_eval_amp',
+    'fp32_losses',
+    'mixed_precision_optim_wrapper_cfg',
+    'resolve_amp_dtype',
+]
