@@ -2,8 +2,9 @@
 
     python tools/analysis_tools/visualize_masks.py CONFIG CHECKPOINT --images a.jpg b.jpg [--out-dir DIR]
 
-CONFIG is a stage-1 (``MGN``) or stage-2 (``MVT``) config and CHECKPOINT the
-matching checkpoint (its ``generator.*`` or ``mgn.*`` weights are used). Each
+CONFIG is a stage-1 (``MGN``) or stage-2 (``MVT``) config and CHECKPOINT a
+checkpoint of that model (``ferlab.apis.init_model`` loads it whole; the
+generator is ``model.generator`` of an MGN, ``model.mgn`` of an MVT). Each
 image gets ``<out-dir>/<stem>_mask.png`` (three panels side by side: the
 resized input, the keep-mask in grey levels (white = kept), the masked image)
 and all rows are stacked into ``<out-dir>/masks.png``.
@@ -29,15 +30,16 @@ import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 
-from ferlab.models.mvt import STAGE2_MASKS, generator_state_dict, stage2_keep_mask  # noqa: E402
-from ferlab.registry import MODELS, TRANSFORMS  # noqa: E402
-from ferlab.utils import load_state_dict_file, register_all_modules  # noqa: E402
+from ferlab.apis import init_model  # noqa: E402
+from ferlab.models import STAGE2_MASKS, stage2_keep_mask  # noqa: E402
+from ferlab.registry import TRANSFORMS  # noqa: E402
+from ferlab.utils import apply_cfg_options, register_all_modules  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Visualise MVT masks as image | mask | masked-image grids')
     parser.add_argument('config', help='stage-1 (MGN) or stage-2 (MVT) config')
-    parser.add_argument('checkpoint', help='checkpoint holding the generator weights')
+    parser.add_argument('checkpoint', help="checkpoint of the config's MGN or MVT model")
     parser.add_argument('--images', nargs='+', required=True, help='image files')
     parser.add_argument('--out-dir', default='work_dirs/mvt_masks', help='where the PNGs go')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
@@ -51,18 +53,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def generator_cfg(cfg: Config) -> dict:
-    """The MaskGenerator config inside an MGN or MVT model config."""
-    model = cfg.model
-    sub = model.get('generator') if model.get('type') == 'MGN' else model.get('mgn')
-    if not sub:
+def check_config(cfg: Config, path: str) -> None:
+    """The config's model must be an MGN with a ``generator`` or an MVT with an ``mgn``."""
+    kind = cfg.model.get('type')
+    if kind not in ('MGN', 'MVT'):
+        raise ValueError(f'{path}: model type {kind!r} is not MGN or MVT')
+    if not cfg.model.get('generator' if kind == 'MGN' else 'mgn'):
         raise ValueError(
-            f'{model.get("type")} config has no mask generator (expected an MGN config with model.generator '
+            f'{path}: {kind} config has no mask generator (expected an MGN config with model.generator '
             'or an MVT config with model.mgn)'
         )
-    sub = dict(sub)
-    sub['pretrained'] = None
-    return sub
+
+
+def mask_generator(model: torch.nn.Module):
+    """The mask generator of an ``MGN`` (``model.generator``) or ``MVT`` (``model.mgn``) model."""
+    return model.generator if type(model).__name__ == 'MGN' else model.mgn
 
 
 def shown_polarity(cfg: Config, override: str | None = None) -> str:
@@ -74,22 +79,14 @@ def shown_polarity(cfg: Config, override: str | None = None) -> str:
     return cfg.model.get('stage2_mask', 'complement')
 
 
-def build_generator(cfg: Config, checkpoint: str):
-    gen = MODELS.build(generator_cfg(cfg))
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
-    state = generator_state_dict(load_state_dict_file(checkpoint))
-    missing, _ = gen.load_state_dict(state, strict=False)
-    if missing:
-        raise RuntimeError(f'{checkpoint} holds no generator matching the config: missing {missing[:5]}')
-    return gen.eval()
-
-
 @torch.no_grad()
-def render(cfg: Config, generator, images: list[str], stage2_mask: str = 'same') -> list[np.ndarray]:
-    """BGR uint8 rows ``(H, 3W, 3)``, one per image."""
+def render(
+    cfg: Config, model: torch.nn.Module, images: list[str], stage2_mask: str = 'same'
+) -> list[np.ndarray]:
+    """BGR uint8 rows ``(H, 3W, 3)``, one per image, from ``model``'s mask generator."""
     pipeline = Compose([TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
-    preprocessor = MODELS.build(cfg.model.get('data_preprocessor') or dict(type='FERDataPreprocessor'))
+    preprocessor = model.data_preprocessor
+    generator = mask_generator(model)
     rows = []
     for path in images:
         if not osp.isfile(path):
@@ -111,11 +108,10 @@ def render(cfg: Config, generator, images: list[str], stage2_mask: str = 'same')
 def main(argv=None) -> list[str]:
     args = parse_args(argv)
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    generator = build_generator(cfg, args.checkpoint)
-    rows = render(cfg, generator, args.images, shown_polarity(cfg, args.stage2_mask))
+    cfg = apply_cfg_options(Config.fromfile(args.config), args.cfg_options)
+    check_config(cfg, args.config)
+    model = init_model(cfg, args.checkpoint)
+    rows = render(cfg, model, args.images, shown_polarity(cfg, args.stage2_mask))
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     for path, row in zip(args.images, rows):
