@@ -75,3 +75,38 @@ def test_custom_loss_config_and_dropout():
 def test_bad_num_classes():
     with pytest.raises(ValueError, match='num_classes'):
         head(num_classes=0)
+
+
+def _documented_args(cls) -> list[str]:
+    """Names listed under ``Args:`` in the class docstring (Google style, one ``name:`` per entry)."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(cls) or ''
+    if 'Args:' not in doc:
+        return []
+    section = doc.split('Args:', 1)[1]
+    names = []
+    for line in section.splitlines()[1:]:
+        if line and not line.startswith(' '):  # the next section (Inputs:, Shapes: ...) ends Args
+            break
+        m = re.match(r'^ {4}(\w+)(?:, \w+)*:', line)
+        if m:
+            names += [n.strip() for n in line.split(':', 1)[0].split(',')]
+    return names
+
+
+@pytest.mark.parametrize('name', ['ClsHead', 'LinearClsHead', 'AttentionFusionHead'])
+def test_documented_arguments_exist(name):
+    import inspect
+
+    cls = MODELS.get(name)
+    params = set()
+    for klass in cls.__mro__:  # **kwargs forwards to the base classes
+        if '__init__' in vars(klass):
+            params |= set(inspect.signature(klass.__init__).parameters)
+    documented = _documented_args(cls)
+    assert documented, f'{name} documents no Args'
+    assert set(documented) <= params, (
+        f'{name} documents arguments it does not take: {set(documented) - params}'
+    )
