@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from mmengine.utils import import_modules_from_strings  # noqa: E402
 
-from ferlab.utils import LauncherEnvError, apply_cfg_options, init_cpu_distributed, register_all_modules  # noqa: E402
+from ferlab.utils.cli import config_parser, init_distributed, load_config, run_tool  # noqa: E402
+from ferlab.utils.errors import AmpUnavailableError  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train a ferlab model')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser = config_parser(
+        'Train a ferlab model',
+        work_dir_help='directory for logs and checkpoints',
+        cfg_options_help='override config entries, e.g. train_dataloader.dataset.data_root=/data/raf',
+    )
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -30,33 +30,7 @@ def parse_args(argv=None):
     )
     parser.add_argument('--amp', action='store_true', help='mixed precision (needs a CUDA device)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. train_dataloader.dataset.data_root=/data/raf',
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
-class AmpUnavailableError(RuntimeError):
-    """Mixed precision was requested on a machine without a CUDA/NPU/MLU/MUSA device."""
-
-
-def import_custom_modules(cfg: Config) -> None:
-    """Import ``cfg.custom_imports``.
-
-    ``Config.fromfile`` imports them only when they are written in the config
-    file; this also honours ``--cfg-options custom_imports.imports=[pkg.mod]``.
-    """
-    custom = cfg.get('custom_imports')
-    if custom:
-        import_modules_from_strings(**custom)
+    return parser.parse_args(argv)
 
 
 def check_amp_device(cfg: Config) -> None:
@@ -78,13 +52,11 @@ def check_amp_device(cfg: Config) -> None:
 
 
 def merge_args(cfg: Config, args) -> Config:
-    """Apply the command-line options to ``cfg`` (in place) and return it."""
-    cfg.launcher = args.launcher
-    apply_cfg_options(cfg, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    """Apply the training options (``--amp``, ``--resume``, ``--no-validate``) to ``cfg``; return it.
+
+    ``--work-dir``, ``--cfg-options`` and ``--launcher`` are applied by
+    :func:`ferlab.utils.cli.load_config`.
+    """
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper == 'AmpOptimWrapper':
@@ -108,23 +80,17 @@ def merge_args(cfg: Config, args) -> Config:
 def main(argv=None):
     """Train; returns the Runner (for in-process use from tests)."""
     args = parse_args(argv)
-    register_all_modules()
-    cfg = merge_args(Config.fromfile(args.config), args)
-    import_custom_modules(cfg)
+    cfg = merge_args(load_config(args), args)
     check_amp_device(cfg)
-    if cfg.launcher != 'none':
-        init_cpu_distributed(cfg, cfg.launcher)
+    init_distributed(cfg, args)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
 
 
 def cli(argv=None):
-    """Command-line entry: configuration errors end in one ``error:`` line, not a traceback."""
-    try:
-        return main(argv)
-    except (AmpUnavailableError, LauncherEnvError) as err:
-        sys.exit(f'tools/train.py: error: {err}')
+    """Command-line entry: input errors end in one ``tools/train.py: error:`` line (exit code 2)."""
+    return run_tool(main, __file__, argv)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ N_TRAIN = 12
 # trained on and a checksum of its weights at the end.
 PLUGIN = textwrap.dedent("""
     import json
+    import os
     import os.path as osp
 
     import torch
@@ -43,6 +44,7 @@ PLUGIN = textwrap.dedent("""
             record = dict(
                 rank=get_rank(),
                 world_size=get_world_size(),
+                local_rank=int(os.environ['LOCAL_RANK']),
                 wrapped=type(model).__name__,
                 backend=torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
                 seen=self.seen,
@@ -68,6 +70,7 @@ def _check_two_ranks(work_dir):
     """Both ranks trained with gloo + DDP on disjoint halves and ended with equal weights."""
     ranks = [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
     assert [r['world_size'] for r in ranks] == [2, 2] and [r['rank'] for r in ranks] == [0, 1]
+    assert [r['local_rank'] for r in ranks] == [0, 1]  # one node, two tasks
     assert all(r['backend'] == 'gloo' and r['wrapped'] == 'MMDistributedDataParallel' for r in ranks)
     seen0, seen1 = set(ranks[0]['seen']), set(ranks[1]['seen'])
     assert len(ranks[0]['seen']) == len(seen0) == N_TRAIN // 2  # each rank: its own half, once
@@ -129,8 +132,17 @@ def test_pytorch_launcher_outside_torchrun_is_clear(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- slurm / mpi
+# Left over from an outer job or a login shell: the scheduler's variables must win (as in mmengine).
+# WORLD_SIZE=1 with RANK=1-r fails at once if they are used instead of the scheduler's.
+def _stale(rank):
+    return dict(RANK=str(1 - rank), WORLD_SIZE='1', LOCAL_RANK='7')
+
+
 def _start_ranks(tmp_path, launcher, rank_env):
-    """Start 2 ``tools/train.py --launcher L`` processes by hand, as srun / mpirun would."""
+    """Start 2 ``tools/train.py --launcher L`` processes by hand, as srun / mpirun would.
+
+    Each starts with stale ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (:func:`_stale`).
+    """
     plugin_dir, work_dir, opts = _shard_run(tmp_path)
     base = {k: v for k, v in os.environ.items() if not k.startswith(('SLURM_', 'OMPI_'))}
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
@@ -141,7 +153,7 @@ def _start_ranks(tmp_path, launcher, rank_env):
     procs = [
         subprocess.Popen(
             cmd,
-            env=dict(base, **rank_env(r)),
+            env=dict(base, **_stale(r), **rank_env(r)),
             cwd=str(tmp_path),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -223,6 +235,97 @@ def test_slurm_launcher_without_srun_is_one_error_line(tmp_path):
              '--work-dir', str(tmp_path / 'w'), '--cfg-options', f'data_root={tmp_path}'],
             capture_output=True, text=True, timeout=120, env=env,
         )  # fmt: skip
-        assert proc.returncode == 1, proc.stderr[-3000:]
-        assert f'tools/{tool}: error: --launcher slurm needs the environment variables' in proc.stderr
-        assert 'srun' in proc.stderr and 'Traceback' not in proc.stderr
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert lines[-1].startswith(f'tools/{tool}: error: --launcher slurm needs the environment variables')
+        assert 'srun' in lines[-1] and 'Traceback' not in proc.stderr
+
+
+def test_launcher_env_scheduler_variables_win(tmp_path):
+    from ferlab.utils import launcher_env
+
+    stale = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='10.1.1.1', MASTER_PORT='4321')
+    slurm = dict(SLURM_PROCID='3', SLURM_NTASKS='8', SLURM_LOCALID='1', SLURM_NODELIST='gpu07')
+    # torch's RANK/WORLD_SIZE/LOCAL_RANK lose to srun's; the rendezvous address set by the user wins
+    assert launcher_env('slurm', dict(slurm, **stale)) == dict(
+        RANK='3', WORLD_SIZE='8', LOCAL_RANK='1', MASTER_ADDR='10.1.1.1', MASTER_PORT='4321'
+    )
+    ompi = dict(OMPI_COMM_WORLD_RANK='5', OMPI_COMM_WORLD_SIZE='6', OMPI_COMM_WORLD_LOCAL_RANK='2')
+    assert launcher_env('mpi', dict(ompi, RANK='0', WORLD_SIZE='1', LOCAL_RANK='0')) == dict(
+        RANK='5', WORLD_SIZE='6', LOCAL_RANK='2', MASTER_ADDR='127.0.0.1', MASTER_PORT='29500'
+    )
+    # --local_rank never overrides a scheduler's local rank
+    assert launcher_env('mpi', ompi, local_rank=0)['LOCAL_RANK'] == '2'
+    # torchrun: its LOCAL_RANK; torch.distributed.launch (no LOCAL_RANK): --local_rank; else RANK
+    torchrun = dict(RANK='3', WORLD_SIZE='4', MASTER_ADDR='h', MASTER_PORT='1')
+    assert launcher_env('pytorch', dict(torchrun, LOCAL_RANK='1'), local_rank=0)['LOCAL_RANK'] == '1'
+    assert launcher_env('pytorch', torchrun, local_rank=2)['LOCAL_RANK'] == '2'
+    assert launcher_env('pytorch', torchrun)['LOCAL_RANK'] == '3'
+
+
+def test_train_parse_args_leaves_local_rank_alone(monkeypatch):
+    """Parsing must not write LOCAL_RANK (a written 0 used to beat SLURM_LOCALID on every rank)."""
+    from tools.test import parse_args as test_args
+    from tools.train import parse_args as train_args
+
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    assert train_args([CONFIG, '--launcher', 'slurm']).local_rank is None
+    assert test_args([CONFIG, 'x.pth', '--launcher', 'mpi', '--local_rank', '3']).local_rank == 3
+    assert 'LOCAL_RANK' not in os.environ
+
+
+def _fake_cuda(monkeypatch, calls):
+    """CUDA 'available'; set_device / init_process_group recorded instead of run."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda d: calls.append(('set_device', int(d))))
+    monkeypatch.setattr(
+        torch.distributed, 'init_process_group', lambda *a, **k: calls.append(('init_process_group', k))
+    )
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: False)
+
+
+def _clean_launcher_env(monkeypatch, **env):
+    for key in list(os.environ):
+        if key.startswith(('SLURM_', 'OMPI_')):
+            monkeypatch.delenv(key)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_cuda_mpi_exports_master_addr_for_mmengine(monkeypatch):
+    """With CUDA, mmengine's mpi launcher runs: it needs MASTER_ADDR, which mpirun does not set."""
+    from mmengine.config import Config
+    from mmengine.dist.utils import _init_dist_mpi
+
+    from ferlab.utils import init_cpu_distributed
+
+    calls = []
+    _fake_cuda(monkeypatch, calls)
+    _clean_launcher_env(monkeypatch, OMPI_COMM_WORLD_RANK='1', OMPI_COMM_WORLD_SIZE='2',
+                        OMPI_COMM_WORLD_LOCAL_RANK='1', RANK='0', WORLD_SIZE='1', LOCAL_RANK='0')  # fmt: skip
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    assert init_cpu_distributed(cfg, 'mpi') is False  # mmengine initialises the group
+    assert os.environ['MASTER_ADDR'] == '127.0.0.1' and os.environ['MASTER_PORT'] == '29500'
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('1', '2', '1')
+    _init_dist_mpi('nccl')  # what the Runner's init_dist('mpi') runs next; it raised KeyError('MASTER_ADDR')
+    assert calls == [('set_device', 1), ('init_process_group', dict(backend='nccl'))]
+
+
+def test_cuda_torch_distributed_launch_uses_local_rank_argument(monkeypatch):
+    """``torch.distributed.launch`` without --use-env passes --local_rank; mmengine reads LOCAL_RANK."""
+    from mmengine.config import Config
+    from mmengine.dist.utils import _init_dist_pytorch
+
+    from ferlab.utils import init_cpu_distributed
+
+    calls = []
+    _fake_cuda(monkeypatch, calls)
+    _clean_launcher_env(monkeypatch, RANK='3', WORLD_SIZE='4', MASTER_ADDR='127.0.0.1', MASTER_PORT='1234')
+    assert init_cpu_distributed(Config(dict()), 'pytorch', local_rank=1) is False
+    assert os.environ['LOCAL_RANK'] == '1'
+    _init_dist_pytorch('nccl')  # what the Runner's init_dist('pytorch') runs next
+    assert calls == [('set_device', 1), ('init_process_group', dict(backend='nccl'))]
