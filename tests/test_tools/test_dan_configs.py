@@ -23,6 +23,7 @@ CONFIGS = {
     'dan_r18_affectnet8': 'affectnet',
     'dan_r18_sfew': 'sfew',
     'dan_r18_synthfer': 'synthfer',
+    'dan_r18-48px-cpu_synthfer': 'synthfer',
 }
 SFEW_CLASSES = ('Angry', 'Disgust', 'Fear', 'Happy', 'Neutral', 'Sad', 'Surprise')
 
