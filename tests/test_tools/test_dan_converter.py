@@ -9,14 +9,13 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchvision
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 from ferlab.registry import MODELS
 from ferlab.utils import atomic_save, safe_torch_load
 from tools.model_converters.dan_to_ferlab import convert_dan_state_dict, convert_key, main
-
-torchvision = pytest.importorskip('torchvision')
 
 
 class _PublicSA(nn.Module):

@@ -188,7 +188,8 @@ def test_load_state_dict_file_layouts(tmp_path):
 
 
 def test_load_state_dict_file_safetensors(tmp_path):
-    safetensors_torch = pytest.importorskip('safetensors.torch')
+    import safetensors.torch as safetensors_torch
+
     state = {'a': torch.arange(4, dtype=torch.float32), 'b.c': torch.ones(2, 2)}
     safetensors_torch.save_file(state, str(tmp_path / 'w.safetensors'))
     loaded = load_state_dict_file(tmp_path / 'w.safetensors')
@@ -311,7 +312,9 @@ def test_remote_checkpoint_is_refused_through_mmengine(url, no_download):
     assert no_download == []
 
 
-@pytest.mark.parametrize('url', ['https://example.invalid/w.pth', 'open-mmlab://resnet50_v1c', 's3://b/k.pth'])
+@pytest.mark.parametrize(
+    'url', ['https://example.invalid/w.pth', 'open-mmlab://resnet50_v1c', 's3://b/k.pth']
+)
 def test_remote_checkpoint_is_refused_by_ferlab_loaders(url):
     from ferlab.utils import RemoteCheckpointError
 
