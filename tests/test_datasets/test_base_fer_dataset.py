@@ -3,7 +3,6 @@ import pytest
 
 from ferlab.datasets import (
     AFFECTNET8_CLASSES,
-    FERPLUS_CLASSES,
     RAFDB_CLASSES,
     canonical,
     name_label_map,
@@ -64,7 +63,6 @@ def test_gt_score_is_reordered_with_the_labels(tmp_path):
     assert info['gt_label'] == RAFDB_CLASSES.index('Happiness')
     # contempt's mass has no counterpart; the rest is renormalised in RAF-DB order
     np.testing.assert_allclose(info['gt_score'], [0, 0, 0, 0.75, 0.25, 0, 0], rtol=1e-6)
-    assert FERPLUS_CLASSES[7] == 'Contempt'
 
 
 def test_set_gt_label_and_label_state_round_trip(tmp_path):

@@ -61,13 +61,12 @@ def test_quickstart_trains_then_tests(tmp_path, repo_root):
 def test_quickstart_configs_parse(repo_root, name):
     cfg = Config.fromfile(osp.join(repo_root, 'configs', 'quickstart', name))
     train = cfg.train_dataloader.dataset
-    assert train.type == 'SynthFER' and train.img_size == 112 and cfg.model.head.num_classes == 7
     assert cfg.test_dataloader.dataset.split == 'test' and 'label_noise' not in cfg.test_dataloader.dataset
-    if 'noisy' in name:
-        assert train.label_noise == dict(type='symmetric', rate=0.3)
+    assert ('label_noise' in train) == ('noisy' in name)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.update(num_samples=4, img_size=24)
     from ferlab.registry import DATASETS
 
     ds = DATASETS.build(cfg.test_dataloader.dataset)
     assert len(ds) == 4 and tuple(ds[0]['inputs'].shape) == (3, 24, 24)
+    assert len(ds.metainfo['classes']) == cfg.model.head.num_classes

