@@ -27,7 +27,9 @@ SCALE-DOWN, not the paper's DeiT-S / 224 px setting:
   because Tables 1-3 in docs/mvt.md were measured with it) and/or ``complement``
   (``I * M_p``, paper Sec. 3.2; MVT's own default). Several values run each
   polarity on the same stage-1 checkpoints and add a paired "stage-2 mask
-  polarity" table.
+  polarity" table. Runs without MGN (the baseline and the relabel functions)
+  train the same classifier as a plain ``FERClassifier`` with ``RelabelHook``
+  (``configs/relabel/r18-48px-cpu_dynamic-relabel_synthfer.py``).
 
 Runs per seed (all on the same noisy training set, evaluated on the clean test split):
 
@@ -60,6 +62,8 @@ sys.path.insert(0, ROOT)
 
 STAGE1 = osp.join(ROOT, 'configs/mvt/mgn_vit-tiny-48px-cpu_synthfer.py')
 STAGE2 = osp.join(ROOT, 'configs/mvt/mvt_r18-48px-cpu_synthfer.py')
+# runs without MGN (baseline, relabel functions): the same classifier and data as a plain FERClassifier
+PLAIN = osp.join(ROOT, 'configs/relabel/r18-48px-cpu_dynamic-relabel_synthfer.py')
 F_KINDS = ('constant', 'linear', 'quadratic', 'sigmoid')
 M_RATIOS = (0.10, 0.15, 0.20)
 
@@ -197,14 +201,12 @@ def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dic
             f'model.stage2_mask={polarity}',
         ]
         mgn_stats = json.load(open(osp.join(osp.dirname(ckpt), 'mgn_stats.json')))
-    else:
-        opts += ['model.mgn=None', 'model.mgn_checkpoint=None']
     if f:
         opts += [f'custom_hooks.1.threshold={f}', f'custom_hooks.1.start_epoch={a.relabel_start}']
     else:  # an unreachable start epoch: the hook never relabels
         opts.append('custom_hooks.1.start_epoch=100000')
     t0 = time.time()
-    runner = train(STAGE2, work, opts)
+    runner = train(STAGE2 if m else PLAIN, work, opts)
     metrics = runner.test()
     rec = dict(name=name, seed=seed, m=m, f=f, stage2_mask=polarity if m else None, acc=float(metrics['accuracy']),
                mean_class_acc=float(metrics.get('mean_class_accuracy', float('nan'))), seconds=time.time() - t0)  # fmt: skip
