@@ -80,7 +80,10 @@ class FERPlus(BaseFERDataset):
     votes, keep the image if its top class has > 50 % of the remaining votes
     and is not unknown / NF) and ``'distribution'`` (``gt_score`` = emotion
     votes normalised, ``gt_label`` = its argmax). Images excluded by the
-    protocol are counted in ``num_excluded`` and logged.
+    protocol are counted in ``num_excluded`` and logged. A training sample
+    relabeled with ``set_gt_label`` serves the one-hot of its new label as
+    ``gt_score`` (the votes stay in ``ori_score``), so the soft-label loss
+    follows relabeling.
 
     Args:
         data_root: Folder holding the csv files or the ``FER2013*`` folders.

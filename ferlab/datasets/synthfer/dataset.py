@@ -97,7 +97,9 @@ class SynthFER(_SynthBase):
         label_noise: ``dict(type='symmetric'|'pairwise', rate=0.3, pairs=None,
             splits=('train',))``; exactly ``round(rate * N)`` labels are changed
             in the listed splits; ``clean_label`` keeps the truth.
-        soft_labels: Also serve ``gt_score`` (vote distributions).
+        soft_labels: Also serve ``gt_score`` (vote distributions); a sample
+            relabeled with ``set_gt_label`` serves the one-hot of its new label
+            instead (``ori_score`` keeps the votes).
         samples_per_identity: Mean images per person.
         class_probs: Class frequencies (label-set order); ``None`` = uniform.
         cache_dir: Optional folder for ``.npz`` caches keyed by all parameters.
