@@ -1,23 +1,18 @@
 # MVT stage 2 on FERPlus, paper settings. Stage 1 first:
 #   python tools/train.py configs/mvt/mgn_deit-s_ferplus.py
 #   python tools/train.py configs/mvt/mvt_deit-s_ferplus.py
-_base_ = ['../_base_/datasets/ferplus.py', '../_base_/default_runtime.py', './_base_/mvt_deit-s.py']
+_base_ = [
+    '../_base_/datasets/ferplus.py',
+    '../_base_/datasets/mvt-aug_224.py',
+    '../_base_/default_runtime.py',
+    './_base_/mvt_deit-s.py',
+]
 
-# Sec. 4.2: 224 input, random erasing, horizontal flip, colour jitter, batch 32.
+# Sec. 4.2 (configs/_base_/datasets/mvt-aug_224.py): 224 input, random erasing, horizontal flip,
+# colour jitter, batch 32.
 img_size = 224
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='RandomErasing', prob=0.25, scale=(0.02, 0.25)),
-    dict(type='PackFERInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='PackFERInputs'),
-]
+train_pipeline = {{_base_.mvt_train_pipeline}}
+test_pipeline = {{_base_.mvt_test_pipeline}}
 # Relabeling writes labels into the main process's dataset: dataloader workers must not persist.
 train_dataloader = dict(batch_size=32, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=32, dataset=dict(pipeline=test_pipeline))

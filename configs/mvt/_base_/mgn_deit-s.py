@@ -36,6 +36,12 @@ optim_wrapper = dict(
     discriminator=dict(optimizer=dict(type='AdamW', lr=9e-5, weight_decay=0.05)),
 )
 param_scheduler = [dict(type='ExponentialLR', gamma=0.9, by_epoch=True)]
+# Distributed: MGN.train_step steps G and D with their own optimisers, so each gets its own DDP
+# (mmengine's wrapper for models that own their train step); one DDP over the whole model would
+# call optim_context/update_params on the OptimWrapperDict, which mmengine does not implement.
+model_wrapper_cfg = dict(
+    type='MMSeparateDistributedDataParallel', broadcast_buffers=False, find_unused_parameters=False
+)
 train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()

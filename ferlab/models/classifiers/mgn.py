@@ -21,6 +21,36 @@ def unwrap(module: nn.Module) -> nn.Module:
     return module.module if is_model_wrapper(module) else module
 
 
+def _unwrapped_state_dict_keys(
+    module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict
+) -> None:
+    """State-dict hook: ``generator.module.x`` -> ``generator.x`` for DDP-wrapped sub-modules (in place).
+
+    ``MMSeparateDistributedDataParallel`` replaces ``generator``/``discriminator`` by DDP
+    wrappers, and mmengine's Runner saves ``model.state_dict()``, so without this a
+    distributed stage-1 checkpoint would hold ``generator.module.*`` keys, which
+    mmengine's loader (it unwraps DDP itself), stage 2 and ``tools/test.py`` do not read.
+    """
+    wrapped = [f'{prefix}{name}.' for name, child in module._modules.items() if is_model_wrapper(child)]
+    if not wrapped:
+        return
+
+    def rename(key: str) -> str:
+        for head in wrapped:
+            if key.startswith(head + 'module.') or key == head + 'module':
+                return head + key[len(head) + len('module.') :]
+        return key
+
+    items = list(state_dict.items())
+    state_dict.clear()
+    state_dict.update((rename(k), v) for k, v in items)
+    metadata = getattr(state_dict, '_metadata', None)
+    if metadata is not None:
+        entries = list(metadata.items())
+        metadata.clear()
+        metadata.update((rename(k + '.').rstrip('.') if k else k, v) for k, v in entries)
+
+
 @MODELS.register_module()
 class MGN(BaseModel):
     """Generator + discriminator trained alternately inside one ``train_step``.
@@ -97,6 +127,7 @@ class MGN(BaseModel):
         self.fill = fill
         self.predict_on = predict_on
         self.discriminator_checkpoint = discriminator_checkpoint
+        self._register_state_dict_hook(_unwrapped_state_dict_keys)
 
     def init_weights(self) -> None:
         """Initialise G and D (their own ``init_weights``), then D from ``discriminator_checkpoint``.
