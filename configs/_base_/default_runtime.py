@@ -5,7 +5,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # sampler.set_epoch + augmentations seeded by (seed, epoch, sample): exact resume, any num_workers
+    sampler_seed=dict(type='EpochSeedHook'),
 )
 # Saves relabeled training labels into checkpoints (a no-op for datasets that never relabel).
 custom_hooks = [dict(type='LabelStateHook')]

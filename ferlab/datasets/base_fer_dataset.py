@@ -7,13 +7,18 @@ import os.path as osp
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
+from torch.utils.data import get_worker_info
+
+from ferlab.utils.errors import FerlabInputError, InputFileNotFoundError
 
 from .categories import name_label_map
+from .seeding import sample_seeds, seeded_global_rngs
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(FerlabInputError, ValueError):
     """An annotation file does not have the format its owners ship."""
 
     def __init__(self, path: str, line: int | None, expected: str, got: Any = None):
@@ -49,6 +54,12 @@ class BaseFERDataset(BaseDataset):
     sees the relabel too (see :meth:`get_data_info`). :meth:`label_state_dict` /
     :meth:`load_label_state_dict` save and restore the overrides (a hook puts
     them into checkpoints). Test-mode datasets refuse to be relabeled.
+
+    Augmentation randomness. After :meth:`set_aug_seed` (the
+    ``EpochSeedHook`` calls it every epoch) sample ``idx`` of epoch ``e`` is
+    augmented from RNGs seeded by ``(seed, e, idx)``: the same for any
+    ``num_workers``, batch or resume point, fresh in every epoch (see
+    :mod:`ferlab.datasets.seeding`).
 
     Args:
         data_root: Dataset root directory; a missing root raises
@@ -114,7 +125,7 @@ class BaseFERDataset(BaseDataset):
     def check_root(self) -> None:
         """Raise ``FileNotFoundError`` if ``data_root`` is set but missing."""
         if self.data_root and not osp.isdir(self.data_root):
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f'{type(self).__name__}: data root {osp.abspath(self.data_root)!r} does not exist. '
                 f'Set data_root in the dataset config or with --cfg-options; {self.docs_hint()}.'
             )
@@ -122,7 +133,7 @@ class BaseFERDataset(BaseDataset):
     def require_file(self, path: str, what: str) -> str:
         """Return ``path`` or raise ``FileNotFoundError`` naming it."""
         if not osp.isfile(path):
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f'{type(self).__name__}: {what} {path!r} does not exist; {self.docs_hint()}.'
             )
         return path
@@ -200,6 +211,59 @@ class BaseFERDataset(BaseDataset):
             )
         self.num_dropped_by_label_map = dropped
         return out
+
+    # --------------------------------------------------- augmentation randomness
+    #: ``(3,)`` int64 ``[enabled, seed, epoch]`` in shared memory once set (persistent workers see updates).
+    _aug_key: torch.Tensor | None = None
+
+    def set_aug_seed(self, seed: int | None, epoch: int = 0) -> None:
+        """Make the pipeline's randomness a function of ``(seed, epoch, idx, draw)``.
+
+        From now on, sample ``idx`` is augmented with numpy's, Python's and
+        torch's global RNGs seeded from
+        :func:`~ferlab.datasets.seeding.sample_seeds` ``(seed, epoch, idx,
+        draw)`` (``draw``: see :class:`~ferlab.datasets.seeding.DrawIndex`),
+        whichever process, worker or batch loads it; in the main process the
+        caller's RNG states are restored afterwards. The
+        :class:`~ferlab.engine.hooks.EpochSeedHook` calls this before every
+        epoch with the runner's seed. The values live in a shared-memory
+        tensor, so persistent dataloader workers started earlier see the new
+        epoch too. Until it is called (or with ``seed=None``) the pipeline
+        draws from whatever state the global RNGs are in.
+
+        Args:
+            seed: Base seed (the runner's); ``None`` switches per-sample seeding off.
+            epoch: Training epoch (0 for evaluation splits).
+        """
+        if self._aug_key is None:
+            self._aug_key = torch.zeros(3, dtype=torch.int64)
+        if not self._aug_key.is_shared():
+            self._aug_key.share_memory_()
+        if seed is None:
+            self._aug_key[0] = 0
+            return
+        self._aug_key[1] = int(seed) % (1 << 63)
+        self._aug_key[2] = int(epoch)
+        self._aug_key[0] = 1
+
+    @property
+    def aug_seed(self) -> tuple[int, int] | None:
+        """``(seed, epoch)`` set by :meth:`set_aug_seed`, or ``None``."""
+        if self._aug_key is None or not int(self._aug_key[0]):
+            return None
+        return int(self._aug_key[1]), int(self._aug_key[2])
+
+    def prepare_data(self, idx) -> Any:
+        """Run the pipeline on sample ``idx`` (an ``int`` or a :class:`DrawIndex`), seeded per sample."""
+        draw = getattr(idx, 'draw', 0)
+        idx = int(idx)
+        data_info = self.get_data_info(idx)
+        enabled, seed, epoch = (0, 0, 0) if self._aug_key is None else self._aug_key.tolist()
+        if not enabled:
+            return self.pipeline(data_info)
+        in_main_process = get_worker_info() is None
+        with seeded_global_rngs(*sample_seeds(seed, epoch, idx, draw), restore=in_main_process):
+            return self.pipeline(data_info)
 
     # ----------------------------------------------------------- mutable labels
     def _stored_index(self, idx: int) -> int:

@@ -61,10 +61,20 @@ class CrashAfterFirstEpochHook(Hook):
             raise SimulatedCrash('interrupted after epoch 1')
 
 
+class CrashMidSecondEpochHook(Hook):
+    """Kills the run after the first iteration of epoch 2 (epoch_1.pth is the last checkpoint)."""
+
+    priority = 'LOWEST'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.epoch == 1 and batch_idx == 0:
+            raise SimulatedCrash('interrupted in the middle of epoch 2')
+
+
 @pytest.fixture(scope='module', autouse=True)
 def _probe_hooks():
     """Register this module's hooks for its tests only (keeps ferlab's HOOKS clean for others)."""
-    hooks = (ResumeProbeHook, CrashAfterFirstEpochHook)
+    hooks = (ResumeProbeHook, CrashAfterFirstEpochHook, CrashMidSecondEpochHook)
     for hook in hooks:
         HOOKS.register_module(module=hook, force=True)
     yield
@@ -166,6 +176,76 @@ def test_resume_adamw_exponential_lr(trained, tmp_path):
     _assert_weights_equal(rec['start_state'], work_dir / 'epoch_1.pth')
 
 
+def _state(work_dir, name):
+    return safe_torch_load(work_dir / name)['state_dict']
+
+
+def _max_abs_diff(a, b):
+    assert set(a) == set(b)
+    return max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_killed_mid_epoch_and_resumed_ends_bit_identical(trained, tmp_path, num_workers):
+    """Augmentation and main-process randomness are functions of (seed, epoch[, sample]): resume is exact.
+
+    The run dies after the first iteration of epoch 2 (last checkpoint: epoch_1.pth), is resumed
+    with ``--resume`` and trained to epoch 3; its weights must equal those of a run that was never
+    interrupted, with the augmenting pipeline in the main process (0) or in workers (2).
+    """
+    opts = [f'{loader}.num_workers={num_workers}' for loader in ('train_dataloader', 'val_dataloader')]
+    whole = tmp_path / 'whole'
+    _train(CONFIG, whole, trained['data_root'], 3, '--no-validate', cfg_options=opts)
+    broken = tmp_path / 'broken'
+    with pytest.raises(SimulatedCrash):
+        _train(
+            CONFIG,
+            broken,
+            trained['data_root'],
+            3,
+            '--no-validate',
+            cfg_options=[*opts, 'default_hooks.crash.type=CrashMidSecondEpochHook'],
+        )
+    assert RECORDS[str(broken)]['epochs_run'] == [0, 0, 1]
+    assert not (broken / 'epoch_2.pth').exists()
+    rec = _train(CONFIG, broken, trained['data_root'], 3, '--resume', '--no-validate', cfg_options=opts)
+    assert rec['start_epoch'] == 1 and rec['epochs_run'] == [1, 1, 2, 2]
+    for name in ('epoch_2.pth', 'epoch_3.pth'):
+        diff = _max_abs_diff(_state(whole, name), _state(broken, name))
+        assert diff == 0.0, f'{name}: resumed run differs from the uninterrupted one by max |dw| = {diff:.3g}'
+    # control: the weights did move between epochs, so equality above is not trivial
+    assert _max_abs_diff(_state(whole, 'epoch_2.pth'), _state(whole, 'epoch_3.pth')) > 0
+
+
+@pytest.mark.e2e
+def test_unseeded_run_resumes_with_its_drawn_seed(trained, tmp_path):
+    """``randomness.seed=None``: mmengine draws a seed, stores it in the checkpoint meta, resume uses it.
+
+    The resumed run is compared with a run given that seed from the start (an unseeded run and a
+    run seeded with the seed it drew are the same run).
+    """
+    opts = ['randomness.seed=None']
+    broken = tmp_path / 'broken'
+    with pytest.raises(SimulatedCrash):
+        _train(
+            CONFIG,
+            broken,
+            trained['data_root'],
+            3,
+            '--no-validate',
+            cfg_options=[*opts, 'default_hooks.crash.type=CrashMidSecondEpochHook'],
+        )
+    seed = safe_torch_load(broken / 'epoch_1.pth')['meta']['seed']
+    assert isinstance(seed, int)
+    _train(CONFIG, broken, trained['data_root'], 3, '--resume', '--no-validate', cfg_options=opts)
+    assert safe_torch_load(broken / 'epoch_3.pth')['meta']['seed'] == seed
+    whole = tmp_path / 'whole'
+    _train(CONFIG, whole, trained['data_root'], 3, '--no-validate', cfg_options=[f'randomness.seed={seed}'])
+    diff = _max_abs_diff(_state(whole, 'epoch_3.pth'), _state(broken, 'epoch_3.pth'))
+    assert diff == 0.0, f'resumed unseeded run differs from the seed-{seed} run by max |dw| = {diff:.3g}'
+
+
 class _RunsShell:
     def __init__(self, cmd):
         self.cmd = cmd
@@ -205,16 +285,26 @@ def test_malicious_checkpoint_refused_by_runner(trained, malicious, tmp_path, ho
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only error')
-def test_amp_on_cpu_fails_clearly(trained, tmp_path):
-    from tools.train import AmpUnavailableError
+def test_mmengine_amp_wrapper_on_cpu_fails_clearly(trained, tmp_path, capsys):
+    """mmengine's CUDA-only ``AmpOptimWrapper`` named in a config: one clear error on CPU.
 
-    with pytest.raises(AmpUnavailableError, match='needs a CUDA'):
-        _train(CONFIG, tmp_path / 'amp', trained['data_root'], 1, '--amp')
+    ``--amp`` itself selects ferlab's ``MixedPrecisionOptimWrapper`` and trains on CPU
+    (tests/test_engine/test_optim_wrappers/test_amp_tools.py).
+    """
+    from ferlab.utils.errors import AmpUnavailableError
+
+    opts = ['optim_wrapper.type=AmpOptimWrapper']
+    with pytest.raises(AmpUnavailableError, match="type='MixedPrecisionOptimWrapper' or --amp"):
+        _train(CONFIG, tmp_path / 'amp', trained['data_root'], 1, cfg_options=opts)
     assert not (tmp_path / 'amp').exists()  # refused before the Runner was built
-    # The command-line entry turns it into one error line (SystemExit), not a traceback.
+    # The command-line entry turns it into one error line (exit code 2), not a traceback.
     from tools.train import cli
 
-    argv = [CONFIG, '--amp', '--work-dir', str(tmp_path / 'amp_cli')]
+    data = f'data_root={trained["data_root"]}'
+    argv = [CONFIG, '--work-dir', str(tmp_path / 'amp_cli'), '--cfg-options', data]
     with pytest.raises(SystemExit) as info:
-        cli([*argv, '--cfg-options', f'data_root={trained["data_root"]}'])
-    assert str(info.value.code).startswith('tools/train.py: error: --amp') and 'CUDA' in str(info.value.code)
+        cli([*argv, *opts])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1
+    assert err[0].startswith("tools/train.py: error: optim_wrapper type='AmpOptimWrapper'")
+    assert 'CUDA' in err[0]

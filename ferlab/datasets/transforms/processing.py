@@ -2,8 +2,10 @@
 
 Every transform reads and writes ``results['img']`` — an ``(H, W, 3)`` BGR or
 ``(H, W)`` / ``(H, W, 1)`` gray ``uint8`` array — and keeps its dtype and
-number of channels. Randomness comes from numpy's global RNG only, so
-mmengine's ``randomness=dict(seed=...)`` makes a pipeline deterministic.
+number of channels. Randomness comes from numpy's global RNG only, which
+:meth:`~ferlab.datasets.BaseFERDataset.prepare_data` seeds per sample from
+``(seed, epoch, index)`` (:mod:`ferlab.datasets.seeding`), so a pipeline's
+output does not depend on the process, worker or batch that runs it.
 Random parameters are drawn in methods decorated with mmcv's
 ``cache_randomness`` so that ``TransformBroadcaster`` can apply the same
 draw to several images.

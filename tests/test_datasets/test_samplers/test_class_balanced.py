@@ -73,3 +73,30 @@ def test_served_labels_are_used(tmp_path):
     assert s.weights().tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])
     ds.set_gt_label(3, 0)
     assert s.weights().tolist() == pytest.approx([0.25] * 4)
+
+
+def test_copies_of_a_sample_are_numbered_over_the_global_draw():
+    """Each copy of a sample drawn k times in an epoch carries draw = 0..k-1 (for its own augmentation)."""
+    from collections import Counter
+
+    from ferlab.datasets.seeding import DrawIndex
+
+    ds = LabelsOnly(IMBALANCED)
+    target = 'ferlab.datasets.samplers.class_balanced.get_dist_info'
+    with mock.patch(target, return_value=(0, 1)):
+        single = DATA_SAMPLERS.build(dict(type='ClassBalancedSampler', dataset=ds, num_samples=300, seed=1))
+    full = list(single)
+    assert all(type(i) is DrawIndex for i in full)
+    # hand count: the k-th occurrence of an index (in draw order) is draw k-1
+    seen = Counter()
+    for i in full:
+        assert i.draw == seen[int(i)]
+        seen[int(i)] += 1
+    assert seen[99] > 50  # the single class-2 sample: many copies, draws 0..seen[99]-1
+    # split over 2 ranks, the (index, draw) pairs are the global ones, none repeated
+    pairs = []
+    for rank in (0, 1):
+        with mock.patch(target, return_value=(rank, 2)):
+            s = DATA_SAMPLERS.build(dict(type='ClassBalancedSampler', dataset=ds, num_samples=300, seed=1))
+        pairs += [(int(i), i.draw) for i in s]
+    assert sorted(pairs) == sorted((int(i), i.draw) for i in full)
