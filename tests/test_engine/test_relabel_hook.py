@@ -182,6 +182,7 @@ def tiny_mvt_options(root, max_epochs, start_epoch):
     return opts
 
 
+@pytest.mark.e2e
 def test_relabels_written_logged_checkpointed_and_resumed(tmp_path):
     from tools.train import main
 
@@ -216,6 +217,7 @@ def test_relabels_written_logged_checkpointed_and_resumed(tmp_path):
     assert safe_torch_load(osp.join(work, 'epoch_2.pth'))['label_state']['overrides'] == overrides
 
 
+@pytest.mark.e2e
 def test_hook_rejects_persistent_workers_and_models_without_scores(tmp_path):
     from ferlab.datasets import RAFDB
     from tools.train import main
@@ -283,6 +285,7 @@ def test_single_process_gather_is_identity_and_apply_counts(tmp_path):
     assert ds.label_state_dict()['overrides'] == {1: 5, 3: 2}  # later decision for the same index wins
 
 
+@pytest.mark.dist
 def test_two_ranks_end_with_the_union_of_relabels(tmp_path):
     """2 gloo processes: both ranks hold every rank's relabels; counts are global."""
     import torch.multiprocessing as mp
