@@ -15,6 +15,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from ferlab.registry import MODELS, TRANSFORMS
 from ferlab.structures import FERDataSample
 from ferlab.utils import register_all_modules
+from ferlab.utils.errors import InputFileNotFoundError
 
 ImageLike = Union[str, np.ndarray]
 
@@ -51,7 +52,7 @@ def load_model_weights(model: torch.nn.Module, checkpoint: str, strict: bool = T
             weights (the message names the file and the first keys).
     """
     if '://' not in str(checkpoint) and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file {checkpoint} does not exist')
+        raise InputFileNotFoundError(f'checkpoint file {checkpoint} does not exist')
     ckpt = _load_checkpoint(str(checkpoint), map_location='cpu')
     if not isinstance(ckpt, dict):
         raise RuntimeError(f'{checkpoint} does not hold a state dict (got {type(ckpt).__name__})')
@@ -102,7 +103,7 @@ def init_model(
     register_all_modules()
     cfg = Config.fromfile(str(config)) if isinstance(config, (str, Path)) else config
     if checkpoint is not None and '://' not in str(checkpoint) and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file {checkpoint} does not exist')
+        raise InputFileNotFoundError(f'checkpoint file {checkpoint} does not exist')
     model = MODELS.build(cfg.model)
     if checkpoint is None:
         model.init_weights()

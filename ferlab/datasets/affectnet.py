@@ -10,6 +10,7 @@ import numpy as np
 from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
+from ferlab.utils.errors import InputFileNotFoundError
 
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import AFFECTNET7_CLASSES, AFFECTNET8_CLASSES
@@ -149,7 +150,7 @@ class AffectNet(BaseFERDataset):
         img_dir, ann_dir = osp.join(split_dir, 'images'), osp.join(split_dir, 'annotations')
         for d in (img_dir, ann_dir):
             if not osp.isdir(d):
-                raise FileNotFoundError(f'AffectNet: folder {d!r} does not exist; {self.docs_hint()}.')
+                raise InputFileNotFoundError(f'AffectNet: folder {d!r} does not exist; {self.docs_hint()}.')
         data_list: list[dict] = []
         for name in sorted(os.listdir(img_dir)):
             stem, ext = osp.splitext(name)

@@ -8,6 +8,7 @@ import os.path as osp
 from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
+from ferlab.utils.errors import InputFileNotFoundError
 
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import AFFWILD2_CLASSES
@@ -83,7 +84,9 @@ class AffWild2(BaseFERDataset):
         if self.ann_dir is not None:
             path = self.ann_dir if osp.isabs(self.ann_dir) else osp.join(self.data_root, self.ann_dir)
             if not osp.isdir(path):
-                raise FileNotFoundError(f'AffWild2: ann_dir {path!r} does not exist; {self.docs_hint()}.')
+                raise InputFileNotFoundError(
+                    f'AffWild2: ann_dir {path!r} does not exist; {self.docs_hint()}.'
+                )
             return path
         tried, found = [], []
         for parent in EXPR_PARENTS:
@@ -93,7 +96,7 @@ class AffWild2(BaseFERDataset):
                 if osp.isdir(path):
                     found.append(path)
         if not found:
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f'AffWild2: no {self.split} EXPR annotation folder under {self.data_root!r}; tried '
                 f'{tried}. Pass ann_dir=...; {self.docs_hint()}.'
             )

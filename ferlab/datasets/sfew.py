@@ -5,6 +5,7 @@ from __future__ import annotations
 import os.path as osp
 
 from ferlab.registry import DATASETS
+from ferlab.utils.errors import InputFileNotFoundError
 
 from .base_fer_dataset import BaseFERDataset
 from .categories import SFEW_CLASSES
@@ -47,7 +48,9 @@ class SFEW(BaseFERDataset):
     def load_annotations(self) -> list[dict]:
         split_dir = osp.join(self.data_root, SPLIT_DIRS[self.split])
         if not osp.isdir(split_dir):
-            raise FileNotFoundError(f'SFEW: split folder {split_dir!r} does not exist; {self.docs_hint()}.')
+            raise InputFileNotFoundError(
+                f'SFEW: split folder {split_dir!r} does not exist; {self.docs_hint()}.'
+            )
         data_list, self.num_skipped = scan_class_folders(
             split_dir, SFEW_CLASSES, ('.png', '.jpg', '.jpeg'), 'SFEW'
         )

@@ -360,4 +360,6 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == '__main__':
-    main()
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)

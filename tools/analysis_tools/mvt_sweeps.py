@@ -362,4 +362,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)

@@ -29,7 +29,7 @@ from mmengine.dataset import Compose  # noqa: E402
 
 from ferlab.apis import init_model  # noqa: E402
 from ferlab.registry import DATASETS  # noqa: E402
-from ferlab.utils import apply_cfg_options, register_all_modules  # noqa: E402
+from ferlab.utils import InputFileNotFoundError, apply_cfg_options, register_all_modules  # noqa: E402
 from ferlab.visualization.cam import GradCAM, make_grid, normalize_maps, overlay_heatmap  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def main(argv=None) -> list[str]:
     written = []
     for path in args.images:
         if not osp.isfile(path):
-            raise FileNotFoundError(f'image {path} does not exist')
+            raise InputFileNotFoundError(f'image {path} does not exist')
         packed = pipeline(dict(img_path=path, gt_label=0, sample_idx=0))
         batch = model.data_preprocessor(
             dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']])
@@ -108,4 +108,6 @@ def main(argv=None) -> list[str]:
 
 
 if __name__ == '__main__':
-    main()
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)

@@ -33,7 +33,7 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from ferlab.apis import init_model  # noqa: E402
 from ferlab.models import STAGE2_MASKS, stage2_keep_mask  # noqa: E402
 from ferlab.registry import TRANSFORMS  # noqa: E402
-from ferlab.utils import apply_cfg_options, register_all_modules  # noqa: E402
+from ferlab.utils import InputFileNotFoundError, apply_cfg_options, register_all_modules  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -90,7 +90,7 @@ def render(
     rows = []
     for path in images:
         if not osp.isfile(path):
-            raise FileNotFoundError(f'image {path!r} does not exist')
+            raise InputFileNotFoundError(f'image {path!r} does not exist')
         packed = pipeline(dict(img_path=path))
         data = preprocessor(pseudo_collate([packed]), False)
         keep = stage2_keep_mask(generator, generator(data['inputs']), stage2_mask)[
@@ -128,4 +128,6 @@ def main(argv=None) -> list[str]:
 
 
 if __name__ == '__main__':
-    main()
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)

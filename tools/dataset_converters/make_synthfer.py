@@ -365,4 +365,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)

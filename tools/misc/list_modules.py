@@ -14,4 +14,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from ferlab.registry import main  # noqa: E402
 
 if __name__ == '__main__':
-    main()
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)

@@ -17,6 +17,7 @@ from ferlab.models.generators.mask_generator import (
 )
 from ferlab.registry import MODELS
 from ferlab.utils.checkpoint import load_state_dict_file
+from ferlab.utils.errors import InputFileNotFoundError
 
 from .fer_classifier import FERClassifier
 
@@ -138,7 +139,7 @@ class MVT(FERClassifier):
                 'model.mgn_checkpoint to its checkpoint, or set model.mgn=None for the plain ViT baseline'
             )
         if not osp.isfile(path):
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f'stage-1 MGN checkpoint not found at {path!r}. Run stage 1 first: '
                 'python tools/train.py configs/mvt/mgn_deit-s_<dataset>.py --work-dir work_dirs/mgn_deit-s_<dataset> '
                 'and point model.mgn_checkpoint (or --cfg-options model.mgn_checkpoint=...) at its epoch_N.pth'

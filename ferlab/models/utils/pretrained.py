@@ -23,6 +23,7 @@ from mmengine.logging import MMLogger
 
 from ferlab.registry import WEIGHT_INITIALIZERS
 from ferlab.utils.checkpoint import load_state_dict_file
+from ferlab.utils.errors import InputFileNotFoundError
 
 
 def load_pretrained_file(
@@ -59,7 +60,7 @@ def load_pretrained_file(
             ``path`` and the module's class.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f'pretrained {what} not found at {path!r}. ferlab never downloads weights: put the '
             f'file there or change the path in your config ({how_to_get}); set '
             f'pretrained=None to train from scratch.'
