@@ -137,6 +137,7 @@ def test_list_modules_covers_every_registry():
     assert 'RAFDB' in listing['DATASETS'] and 'FERMetric' in listing['METRICS']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cmd', [['-m', 'ferlab.registry'], ['tools/misc/list_modules.py']])
 def test_cli_prints_every_registry_and_members(repo_root, cmd):
     env = dict(os.environ, OMP_NUM_THREADS='1')

@@ -109,6 +109,7 @@ def test_draw_index_is_an_int_that_survives_pickling():
     assert type(j) is DrawIndex and (int(j), j.draw) == (7, 2)
 
 
+@pytest.mark.slow
 def test_same_seed_epoch_idx_gives_identical_output_for_any_workers_and_order(data_root):
     ds = _dataset(data_root)
     ref = _epochs(ds, num_workers=0)

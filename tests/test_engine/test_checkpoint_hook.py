@@ -86,6 +86,7 @@ def test_pointer_write_is_atomic(tmp_path, monkeypatch):
     assert not list(tmp_path.glob('.last_checkpoint.*')) and not list(tmp_path.glob('.epoch_*'))
 
 
+@pytest.mark.e2e
 def test_train_tool_uses_it_and_resume_follows_the_pointer(tmp_path):
     from tools.train import main
 

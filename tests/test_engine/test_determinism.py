@@ -49,6 +49,7 @@ def _train_weights(tmp_path, data_root, name, seed):
     return safe_torch_load(work_dir / 'epoch_1.pth')
 
 
+@pytest.mark.e2e
 def test_same_seed_gives_bit_identical_weights(tmp_path):
     data_root = make_fake_rafdb(tmp_path / 'data', n_train=12, n_test=2, size=32)
     a = _train_weights(tmp_path, data_root, 'a', seed=123)

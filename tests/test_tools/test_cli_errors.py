@@ -135,11 +135,13 @@ def test_checkpoint_errors_in_test_tool_are_one_line(tmp_path):
     assert _one_error_line(proc, 'tools/test.py') == f'--out must end with .pkl, got {tmp_path}/p.json'
 
 
+@pytest.mark.slow
 def test_missing_config_is_one_line(tmp_path):
     proc = _run('tools/train.py', tmp_path / 'nope.py', cwd=tmp_path)
     assert _one_error_line(proc, 'tools/train.py') == f"config file '{tmp_path}/nope.py' does not exist"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only refusal')
 def test_cuda_only_amp_wrapper_on_cpu_is_one_line(tmp_path):
     proc = _run('tools/train.py', CONFIG, '--work-dir', tmp_path / 'w', '--cfg-options',
@@ -147,6 +149,7 @@ def test_cuda_only_amp_wrapper_on_cpu_is_one_line(tmp_path):
     assert 'AmpOptimWrapper' in _one_error_line(proc, 'tools/train.py')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'tool, args, expected',
     [

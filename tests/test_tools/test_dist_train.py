@@ -81,6 +81,7 @@ def _check_two_ranks(work_dir):
     assert (work_dir / 'epoch_1.pth').is_file()
 
 
+@pytest.mark.dist
 def test_two_cpu_processes_train_disjoint_shards(tmp_path):
     plugin_dir, work_dir, opts = _shard_run(tmp_path)
     env = dict(
@@ -167,6 +168,7 @@ def _start_ranks(tmp_path, launcher, rank_env):
     return work_dir
 
 
+@pytest.mark.dist
 def test_slurm_launcher_on_cpu(tmp_path):
     # srun sets these per task; scontrol is not installed here, so MASTER_ADDR comes from the
     # environment (as `export MASTER_ADDR=...` in a batch script); the port is the job's choice.
@@ -179,6 +181,7 @@ def test_slurm_launcher_on_cpu(tmp_path):
     _check_two_ranks(_start_ranks(tmp_path, 'slurm', env))
 
 
+@pytest.mark.dist
 def test_mpi_launcher_on_cpu(tmp_path):
     port = str(free_port())
 
@@ -224,6 +227,7 @@ def test_launcher_env_mapping(tmp_path, monkeypatch):
         launcher_env('lsf', {})
 
 
+@pytest.mark.slow
 def test_slurm_launcher_without_srun_is_one_error_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
     env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')

@@ -92,6 +92,7 @@ def tiny_options(root, stage):
     return opts
 
 
+@pytest.mark.e2e
 def test_two_stages_through_train_py_and_visualize(tmp_path):
     from tools.analysis_tools.visualize_masks import main as visualize
     from tools.train import main
@@ -141,6 +142,7 @@ def test_two_stages_through_train_py_and_visualize(tmp_path):
     assert abs(masks['v1'] - masks['v2same']).max() <= 1.0
 
 
+@pytest.mark.e2e
 def test_stage1_names_missing_deit_weights(tmp_path):
     from tools.train import main
 

@@ -224,6 +224,7 @@ def test_atomic_write_failure_keeps_previous(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_leaves_previous_checkpoint(tmp_path):
     """A process SIGKILLed while mmengine saves over an existing checkpoint leaves it intact."""
     path = tmp_path / 'epoch_1.pth'
