@@ -38,7 +38,7 @@ class MVT(FERClassifier):
       classification", i.e. stage 2 keeps the patches stage 1 hid and drops the rest.
       With ``mean(M_p) ≈ m`` this keeps about ``m`` of the image.
     * ``'same'``: ``I_M = I_in ⊙ (1 - M_p)``, the stage-1 masking reused (Sec. 3.1's
-      ``M_f = 1 - M_p`` read literally; ferlab's behaviour before the option existed).
+      ``M_f = 1 - M_p`` read literally).
       It hides exactly the regions G found crucial, so the classifier never sees the
       most expressive patches (docs/mvt.md#results: the eye/brow row).
 
