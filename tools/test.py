@@ -15,6 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.runner import Runner  # noqa: E402
 
+from ferlab.engine.optim_wrappers import enable_eval_amp  # noqa: E402
 from ferlab.utils.checkpoint import check_local_checkpoint  # noqa: E402
 from ferlab.utils.cli import config_parser, init_distributed, load_config, run_tool  # noqa: E402
 from ferlab.utils.errors import CliUsageError, InputFileNotFoundError  # noqa: E402
@@ -30,6 +31,12 @@ def parse_args(argv=None):
         ],
     )
     parser.add_argument('--out', help='also dump per-sample predictions to this .pkl file')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='autocast the test forward (bf16 on CPUs with avx512_bf16/amx_bf16, fp32 on other CPUs; '
+        'bf16/fp16 on CUDA); metrics are computed in fp32 from the scores',
+    )
     return parser.parse_args(argv)
 
 
@@ -93,6 +100,8 @@ def main(argv=None):
     cfg = load_config(args)
     cfg.load_from = resolve_checkpoint(args.checkpoint, cfg.work_dir)
     cfg.resume = False
+    if args.amp:
+        enable_eval_amp(cfg, 'test_cfg')
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise CliUsageError(f'--out must end with .pkl, got {args.out}')

@@ -11,6 +11,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from ferlab.engine.optim_wrappers import enable_eval_amp, mixed_precision_optim_wrapper_cfg  # noqa: E402
 from ferlab.utils.cli import config_parser, init_distributed, load_config, run_tool  # noqa: E402
 from ferlab.utils.errors import AmpUnavailableError  # noqa: E402
 
@@ -28,26 +29,34 @@ def parse_args(argv=None):
         const='auto',
         help='resume from PATH, or (no PATH, or "auto") from the latest checkpoint in the work dir',
     )
-    parser.add_argument('--amp', action='store_true', help='mixed precision (needs a CUDA device)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision (MixedPrecisionOptimWrapper): bf16 autocast on CPUs with avx512_bf16/amx_bf16 '
+        '(fp32 on other CPUs), bf16 or fp16 on CUDA; validation autocasts too',
+    )
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
     return parser.parse_args(argv)
 
 
 def check_amp_device(cfg: Config) -> None:
-    """Fail early and clearly if the config asks for AMP without an accelerator.
+    """Fail early and clearly if the config names mmengine's CUDA-only ``AmpOptimWrapper`` on a CPU.
 
     mmengine's ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU/MUSA device deep
-    inside the Runner; this turns that into one actionable message.
+    inside the Runner; ferlab's ``MixedPrecisionOptimWrapper`` (what ``--amp``
+    selects) runs anywhere. Checks one wrapper or each of a dict of wrappers.
 
     Raises:
-        AmpUnavailableError: ``optim_wrapper.type`` is ``AmpOptimWrapper``
+        AmpUnavailableError: a wrapper config has ``type='AmpOptimWrapper'``
             and mmengine finds no accelerator.
     """
     wrapper = cfg.get('optim_wrapper') or {}
-    if wrapper.get('type') == 'AmpOptimWrapper' and get_device() == 'cpu':
+    entries = [wrapper] + [v for v in wrapper.values() if isinstance(v, dict)]
+    if any(e.get('type') == 'AmpOptimWrapper' for e in entries) and get_device() == 'cpu':
         raise AmpUnavailableError(
-            '--amp (AmpOptimWrapper) needs a CUDA, NPU, MLU or MUSA device, but this machine has '
-            'none (mmengine device: cpu). Train without --amp on CPU, or run on a GPU machine.'
+            "optim_wrapper type='AmpOptimWrapper' (mmengine) needs a CUDA, NPU, MLU or MUSA device, but "
+            "this machine has none (mmengine device: cpu); use type='MixedPrecisionOptimWrapper' or "
+            '--amp, which autocast to bf16 on CPU'
         )
 
 
@@ -58,14 +67,8 @@ def merge_args(cfg: Config, args) -> Config:
     :func:`ferlab.utils.cli.load_config`.
     """
     if args.amp:
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper == 'AmpOptimWrapper':
-            pass
-        elif wrapper == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:
-            raise ValueError(f'--amp supports OptimWrapper configs only, this one uses {wrapper}')
+        mixed_precision_optim_wrapper_cfg(cfg.optim_wrapper)
+        enable_eval_amp(cfg, 'val_cfg')
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
