@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from ferlab.engine.optim_wrappers import autocast, resolve_amp_dtype
 from ferlab.registry import MODELS, TRANSFORMS
 from ferlab.structures import FERDataSample
 from ferlab.utils import register_all_modules
@@ -117,12 +118,18 @@ def init_model(
 
 
 @torch.no_grad()
-def inference_model(model: torch.nn.Module, images: ImageLike | Sequence[ImageLike]) -> list[FERDataSample]:
+def inference_model(
+    model: torch.nn.Module, images: ImageLike | Sequence[ImageLike], amp: bool = False
+) -> list[FERDataSample]:
     """Predict expressions with the config's test pipeline.
 
     Args:
         model: A model from :func:`init_model`.
         images: An image path or BGR ``uint8`` array ``(H, W, 3)``, or a list of them.
+        amp: Autocast the forward pass, as ``tools/test.py --amp``: bf16 on CPUs
+            with ``avx512_bf16``/``amx_bf16`` (fp32 on other CPUs, said once),
+            bf16 or fp16 on CUDA. The scores are a softmax of the logits cast
+            to fp32 either way.
 
     Returns:
         One :class:`FERDataSample` per image (a list also for one image), with
@@ -134,4 +141,6 @@ def inference_model(model: torch.nn.Module, images: ImageLike | Sequence[ImageLi
     for img in images:
         info = dict(img_path=img) if isinstance(img, str) else dict(img=img, img_path='<array>')
         batch.append(pipeline(info))
-    return model.test_step(pseudo_collate(batch))
+    device = model.data_preprocessor.device
+    with autocast(device, resolve_amp_dtype(device) if amp else None):
+        return model.test_step(pseudo_collate(batch))
