@@ -20,6 +20,8 @@ from ferlab.registry import HOOKS
 from ferlab.utils import UnsafeCheckpointError, safe_torch_load
 from tests.utils import REPO_ROOT, make_fake_rafdb, tiny_train_options
 
+pytestmark = pytest.mark.e2e  # every test trains through tools/train.py
+
 CONFIG = os.path.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
 ITERS_PER_EPOCH = 2
 RECORDS: dict = {}

@@ -25,6 +25,7 @@ def test_unimportable_custom_import_fails_clearly(tmp_path):
     assert 'ferlab_no_such_plugin_pkg' in str(info.value.__cause__)
 
 
+@pytest.mark.e2e
 def test_train_plugin_through_tools_train(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(PLUGIN_DIR)  # what PYTHONPATH=projects/example_plugin does
     from tools.train import main

@@ -18,6 +18,7 @@ def exported(tmp_path_factory):
     return out, manifest
 
 
+@pytest.mark.slow
 def test_rafdb_round_trip(exported):
     out, man = exported
     labels = man['rafdb']['labels']
@@ -34,6 +35,7 @@ def test_rafdb_round_trip(exported):
     assert tuple(img['inputs'].shape) == (3, 100, 100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('layout', ['csv', 'folders'])
 def test_ferplus_round_trip(exported, layout):
     out, man = exported
@@ -63,6 +65,7 @@ def test_majority_votes_survive_the_protocol():
             assert v.sum() == 10 and kept.argmax() == label and 2 * kept[label] > kept.sum()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('num_classes', [7, 8])
 def test_affectnet_round_trip(exported, num_classes):
     out, man = exported
@@ -83,6 +86,7 @@ def test_affectnet_round_trip(exported, num_classes):
             assert len(ds) == n
 
 
+@pytest.mark.slow
 def test_affwild2_and_rafau_round_trip(exported):
     out, man = exported
     ds = DATASETS.build(dict(type='AffWild2', data_root=str(out / 'affwild2'), split='train'))

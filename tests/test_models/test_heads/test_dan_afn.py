@@ -129,6 +129,7 @@ def _train_toy(partition: bool, seed: int) -> float:
         return head_overlap(neck((x,))[2]).mean().item()
 
 
+@pytest.mark.slow
 def test_partition_loss_lowers_head_overlap_on_toy_problem():
     for seed in (0, 1):
         without, with_pt = _train_toy(False, seed), _train_toy(True, seed)
