@@ -85,9 +85,12 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def _tiny_cfg(config, **head):
+    """The config's model on a one-stage ResNet-18 trunk (64 channels): same structure, ~1 % of the weights."""
     cfg = Config.fromfile(config)
-    cfg.model.backbone.pop('init_cfg', None)
-    cfg.model.head.update(head)
+    cfg.model.backbone = dict(type='ResNet', depth=18, num_stages=1, out_indices=(0,))
+    if cfg.model.get('neck', {}).get('in_channels'):
+        cfg.model.neck.in_channels = 64
+    cfg.model.head.update(in_channels=64, **head)
     return cfg
 
 
