@@ -186,7 +186,7 @@ def run_one(a, variant: str, seed: int) -> dict:
     train_s = time.time() - t0
     ckpt = osp.join(work, f'epoch_{a.epochs}.pth')
     test_dir = osp.join(work, 'test')
-    test_cmd = _command('test.py', a.config, ckpt, '--work-dir', test_dir, cfg_options=opts)
+    test_cmd = _command('test.py', a.config, ckpt, '--work-dir', test_dir, *a.test_args, cfg_options=opts)
     t0 = time.time()
     _run(test_cmd, osp.join(work, 'test_stdout.log'))
     test_s = time.time() - t0
@@ -308,10 +308,16 @@ def parse_args(argv=None):
         default=[],
         help='further key=value overrides for every run (train and test)',
     )
+    p.add_argument(
+        '--amp',
+        action='store_true',
+        help='pass --amp to tools/train.py and tools/test.py (bf16 autocast on CPU)',
+    )
     a = p.parse_args(argv)
     for v in a.variants or []:
         variant_options(v)  # unknown names fail before anything runs
-    a.train_args = ['--no-validate']  # the sweep reads the test split only
+    a.train_args = ['--no-validate'] + (['--amp'] if a.amp else [])  # the sweep reads the test split only
+    a.test_args = ['--amp'] if a.amp else []
     return a
 
 

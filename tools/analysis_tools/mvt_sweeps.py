@@ -98,6 +98,7 @@ def parse_args(argv=None):
     p.add_argument(
         '--quick', action='store_true', help='smoke run: 400 train / 200 test, 2+3 epochs (not evidence)'
     )
+    p.add_argument('--amp', action='store_true', help='train and test with --amp (bf16 autocast on CPU)')
     a = p.parse_args(argv)
     if a.quick:
         a.num_train, a.num_test, a.epochs_mgn, a.epochs, a.relabel_start = 400, 200, 2, 3, 1
@@ -127,15 +128,18 @@ def generator_options(prefix: str, a) -> list[str]:
     return [f'{prefix}.img_size={a.img_size}']
 
 
-def train(config: str, work: str, opts: list[str]):
-    """``tools/train.py`` in-process; returns the finished runner."""
-    from mmengine.config import Config
+def train(config: str, work: str, opts: list[str], amp: bool = False):
+    """``tools/train.py`` in-process (``amp``: ``--amp``, and the test loop autocasts); returns the finished runner."""
     from mmengine.runner import Runner
 
+    from ferlab.engine.optim_wrappers import enable_eval_amp
+    from ferlab.utils.cli import load_config
     from tools.train import merge_args, parse_args
 
-    args = parse_args([config, '--work-dir', work, '--cfg-options', *opts])
-    cfg = merge_args(Config.fromfile(config), args)
+    args = parse_args([config, '--work-dir', work, *(['--amp'] if amp else []), '--cfg-options', *opts])
+    cfg = merge_args(load_config(args), args)
+    if amp:
+        enable_eval_amp(cfg, 'test_cfg')
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
@@ -175,7 +179,7 @@ def stage1(a, m: float, seed: int) -> str:
     # from-scratch D stays at chance within the stage-1 budget and G then learns a uniform mask).
     opts.append(f'model.discriminator_checkpoint={baseline_checkpoint(a, seed)}')
     t0 = time.time()
-    runner = train(STAGE1, work, opts)
+    runner = train(STAGE1, work, opts, amp=a.amp)
     hub = runner.message_hub
     stats = dict(seconds=time.time() - t0)
     for key in ('mask_area', 'mask_area_hard', 'acc_d_gen', 'acc_d_rand', 'loss_var', 'loss_area'):
@@ -206,7 +210,7 @@ def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dic
     else:  # an unreachable start epoch: the hook never relabels
         opts.append('custom_hooks.1.start_epoch=100000')
     t0 = time.time()
-    runner = train(STAGE2 if m else PLAIN, work, opts)
+    runner = train(STAGE2 if m else PLAIN, work, opts, amp=a.amp)
     metrics = runner.test()
     rec = dict(name=name, seed=seed, m=m, f=f, stage2_mask=polarity if m else None, acc=float(metrics['accuracy']),
                mean_class_acc=float(metrics.get('mean_class_accuracy', float('nan'))), seconds=time.time() - t0)  # fmt: skip
