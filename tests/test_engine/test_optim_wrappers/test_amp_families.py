@@ -131,6 +131,7 @@ class _LowPrecisionCounter:
             h.remove()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('family', list(FAMILIES))
 def test_family_trains_in_bf16(family, tmp_path):
     build, size = FAMILIES[family]

@@ -55,6 +55,7 @@ def test_dan_sweeps_passes_amp_to_train_and_test(amp, tmp_path, monkeypatch):
         assert ('--amp' in flags) is amp
 
 
+@pytest.mark.e2e
 def test_mvt_sweeps_train_applies_options_and_amp(tmp_path):
     tool = _tool('mvt_sweeps')
     assert tool.parse_args(['--amp']).amp and not tool.parse_args([]).amp

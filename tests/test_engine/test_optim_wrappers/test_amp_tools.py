@@ -22,6 +22,8 @@ from ferlab.registry import HOOKS
 from ferlab.utils import safe_torch_load
 from tests.utils import REPO_ROOT, make_fake_rafdb, tiny_train_options
 
+pytestmark = pytest.mark.e2e  # every test trains or tests through tools/*.py
+
 QUICKSTART = os.path.join(REPO_ROOT, 'configs/quickstart/resnet18_synthfer.py')
 BASELINE = os.path.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
 MGN = os.path.join(REPO_ROOT, 'configs/mvt/mgn_vit-tiny-48px-cpu_synthfer.py')
