@@ -99,12 +99,15 @@ def test_vis_cam_tool_uses_the_checkpoint(tmp_path, repo_root):
     from mmengine.dataset import Compose, pseudo_collate
 
     from ferlab.utils import atomic_save, safe_torch_load
+    from tests.utils import parse_cfg_options
     from tools.analysis_tools.vis_cam import main
 
     config = osp.join(repo_root, 'configs/baseline/resnet18_rafdb.py')
-    opts = ['test_dataloader.dataset.pipeline.1.scale=(32,32)']
+    # the config's model on a one-stage trunk (64 channels), 32 px inputs
+    opts = ['test_dataloader.dataset.pipeline.1.scale=(32,32)', 'model.backbone.num_stages=1',
+            'model.backbone.out_indices=(0,)', 'model.head.in_channels=64']  # fmt: skip
     cfg = Config.fromfile(config)
-    cfg.merge_from_dict({'test_dataloader.dataset.pipeline.1.scale': (32, 32)})
+    cfg.merge_from_dict(parse_cfg_options(opts))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
