@@ -26,20 +26,24 @@ class FERDataPreprocessor(BaseDataPreprocessor):
         batch_augments: Configs of callables ``(inputs, data_samples) ->
             (inputs, data_samples)`` applied in training only.
         non_blocking: Passed to ``Tensor.to``.
-        channels_last: Return image batches ``(B, C, H, W)`` in the
-            channels-last (NHWC) memory layout (shape unchanged). Convolutions
-            then run on NHWC activations, the layout oneDNN's CPU kernels (and
-            cuDNN's tensor-core kernels) prefer; with bf16 autocast a ResNet-18
-            training step is measurably faster (docs/benchmark.md). Video
-            batches ``(B, T, C, H, W)`` are left as they are.
+        channels_last: Memory layout of image batches ``(B, C, H, W)`` (the
+            shape is unchanged). In channels-last (NHWC) layout convolutions
+            run on NHWC activations, the layout oneDNN's bf16 CPU kernels (and
+            cuDNN's tensor-core kernels) prefer. ``'auto'`` (default): NHWC
+            when the forward pass runs under autocast (``--amp``), where a
+            ResNet-18 step is measurably faster (docs/benchmark.md), NCHW in
+            fp32, where it gains nothing measurable and results stay as
+            before. ``True`` / ``False``: always / never. Logits agree with
+            NCHW ones to 1e-7 in fp32. Video batches ``(B, T, C, H, W)`` are
+            left as they are.
 
     Inputs:
         data['inputs']: list of ``(C, H, W)`` uint8 tensors of equal size, or a
             stacked ``(B, C, H, W)`` tensor; video clips as ``(T, C, H, W)``
             each give ``(B, T, C, H, W)``.
     Returns:
-        ``dict(inputs=(B, C, H, W) float32, data_samples=list)``; with
-        ``channels_last`` the inputs are ``channels_last``-contiguous.
+        ``dict(inputs=(B, C, H, W) float32, data_samples=list)``; NHWC
+        (``channels_last``-contiguous) per ``channels_last``.
     """
 
     def __init__(
@@ -49,11 +53,13 @@ class FERDataPreprocessor(BaseDataPreprocessor):
         to_rgb: bool = True,
         batch_augments: list[dict] | None = None,
         non_blocking: bool = False,
-        channels_last: bool = False,
+        channels_last: bool | str = 'auto',
     ):
         super().__init__(non_blocking)
         self.to_rgb = to_rgb
-        self.channels_last = bool(channels_last)
+        if channels_last not in (True, False, 'auto'):
+            raise ValueError(f"channels_last must be True, False or 'auto', got {channels_last!r}")
+        self.channels_last = channels_last
         if mean is not None:
             if std is None or len(mean) != len(std):
                 raise ValueError(f'mean and std need the same length, got mean={mean}, std={std}')
@@ -63,6 +69,11 @@ class FERDataPreprocessor(BaseDataPreprocessor):
         else:
             self._normalize = False
         self.batch_augments = [MODELS.build(a) for a in batch_augments or []]
+
+    def _use_channels_last(self, device: torch.device) -> bool:
+        if self.channels_last == 'auto':
+            return torch.is_autocast_enabled(device.type)
+        return self.channels_last
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
@@ -93,6 +104,6 @@ class FERDataPreprocessor(BaseDataPreprocessor):
         if training:
             for aug in self.batch_augments:
                 inputs, data_samples = aug(inputs, data_samples)
-        if self.channels_last and inputs.dim() == 4:
+        if inputs.dim() == 4 and self._use_channels_last(inputs.device):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return dict(inputs=inputs, data_samples=data_samples)

@@ -177,3 +177,36 @@ def test_channels_last_logits_equal_nchw_logits(family):
     err_nhwc = (logits(nhwc, True) - ref).abs().max() / scale
     assert err_nchw < 0.05 and err_nhwc < 0.05
     assert err_nchw > 0 and err_nhwc > 0  # autocast did run in bf16
+
+
+def test_channels_last_auto_follows_autocast():
+    """Default 'auto': NCHW in fp32 (unchanged results), NHWC under autocast, where it is faster."""
+    pre = build()
+    assert pre.channels_last == 'auto'
+    images = _images(2, 4)
+    assert pre(dict(inputs=images))['inputs'].is_contiguous()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = pre(dict(inputs=images))['inputs']
+    assert out.is_contiguous(memory_format=torch.channels_last) and out.dtype == torch.float32
+    assert build(channels_last=False)(dict(inputs=images))['inputs'].is_contiguous()
+    with pytest.raises(ValueError, match="channels_last must be True, False or 'auto'"):
+        build(channels_last='yes')
+
+
+def test_amp_training_step_runs_convolutions_in_nhwc(monkeypatch):
+    """Through the optimizer wrappers: MixedPrecisionOptimWrapper -> NHWC, OptimWrapper -> NCHW."""
+    from ferlab.engine.optim_wrappers import precision
+    from ferlab.registry import OPTIM_WRAPPERS
+
+    monkeypatch.setenv(precision.ENV_CPU_BF16, '1')
+    model = _resnet('auto').train()
+    layouts = []
+    model.backbone.conv1.register_forward_pre_hook(
+        lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    samples = [FERDataSample().set_gt_label(i % 7) for i in range(4)]
+    for wrapper_type in ('MixedPrecisionOptimWrapper', 'OptimWrapper'):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        wrapper = OPTIM_WRAPPERS.build(dict(type=wrapper_type, optimizer=optimizer))
+        model.train_step(dict(inputs=_images(4, 32), data_samples=samples), wrapper)
+    assert layouts == [True, False]
