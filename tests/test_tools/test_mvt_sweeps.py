@@ -152,3 +152,15 @@ def test_sweep_runs_the_real_tools_deterministically_and_resumes(tmp_path):
         w_a = safe_torch_load(osp.join(out, r['name'], 'epoch_2.pth'))['state_dict']
         w_b = safe_torch_load(osp.join(str(tmp_path / 'b'), s['name'], 'epoch_2.pth'))['state_dict']
         assert all(torch.equal(w_a[k], w_b[k]) for k in w_a)
+
+
+def test_summarise_only_trains_nothing_and_lists_missing_runs(tmp_path):
+    tool = _tool()
+    out = str(tmp_path)
+    assert tool.main(['--out', out, '--seeds', '0', '--tables', '3', '--summarise-only', *TINY]) == []
+    meta = json.load(open(osp.join(out, 'results.json')))['meta']
+    assert meta['missing_runs'] == ['mvt_m0.00_fnone_s0', 'mvt_m0.15_fnone_s0', 'mvt_m0.00_fsigmoid_s0',
+                                    'mvt_m0.15_fsigmoid_s0']  # fmt: skip
+    assert sorted(os.listdir(out)) == ['results.json', 'runs', 'tables.md'] and not os.listdir(
+        osp.join(out, 'runs')
+    )

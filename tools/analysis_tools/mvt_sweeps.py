@@ -115,6 +115,11 @@ def parse_args(argv=None):
     p.add_argument(
         '--quick', action='store_true', help='smoke run: 400 train / 200 test, 2+3 epochs (not evidence)'
     )
+    p.add_argument(
+        '--summarise-only',
+        action='store_true',
+        help='train nothing: summarise the finished runs of the requested seeds and tables, list the missing ones',
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.num_train, a.num_test, a.epochs_mgn, a.epochs, a.relabel_start = 400, 200, 2, 3, 1
@@ -382,6 +387,8 @@ def summarise(results: list[dict], a, meta: dict | None = None) -> str:
             '',
             f'torch {meta["torch"]}, ferlab commit {meta["ferlab_commit"]}; command: `{meta["command"]}`',
         ]
+        if meta.get('missing_runs'):
+            out += ['', f'Not run: {", ".join(meta["missing_runs"])}.']
     out.append('')
     for pol in polarities:
         out += [f'Table 1 (mask ratio m, no relabeling; stage-2 mask {pol})', '',
@@ -460,12 +467,15 @@ def main(argv=None) -> list[dict]:
     register_all_modules()
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     plan = plan_runs(a.tables)
-    results = []
+    results, missing = [], []
     for seed in a.seeds:
         for m, f in plan:
             for pol in a.stage2_mask if m else ['same']:
                 path = run_path(a, seed, m, f, pol)
                 rec = load_run(a, path)
+                if rec is None and a.summarise_only:
+                    missing.append(run_name(seed, m, f, pol))
+                    continue
                 if rec is None:
                     rec = stage2(a, seed, m, f, pol)
                     print(json.dumps({k: v for k, v in rec.items() if k != 'metrics'}), flush=True)
@@ -478,6 +488,7 @@ def main(argv=None) -> list[dict]:
         tables=a.tables,
         stage2_mask=a.stage2_mask,
         spread='std over seeds (population, ddof 0)',
+        missing_runs=missing,
         **provenance(),
     )
     with open(osp.join(a.out, 'results.json'), 'w', encoding='utf-8') as f:
