@@ -335,6 +335,8 @@ def main(argv=None) -> list[dict]:
         cfg_options=a.cfg_options,
         torch=torch.__version__,
     )
+    if a.amp:  # fp32 runs (no key) and bf16 runs are never mixed in one results.json
+        settings['amp'] = True
     results = json.load(open(res_path)) if osp.isfile(res_path) else []
     kept = [r for r in results if r.get('settings') == settings]
     if len(kept) != len(results):
