@@ -270,10 +270,11 @@ def stage1(a, m: float, seed: int) -> str:
     # D starts from this seed's baseline classifier (the paper starts D from ImageNet DeiT-S; a
     # from-scratch D stays at chance within the stage-1 budget and G then learns a uniform mask).
     opts.append(f'model.discriminator_checkpoint={baseline_checkpoint(a, seed)}')
+    prov = provenance()  # the tree the run starts from
     t0 = time.time()
     runner, cmd = train(STAGE1, work, opts)
     hub = runner.message_hub
-    stats = dict(seconds=time.time() - t0, command=cmd, settings=settings(a), **provenance())
+    stats = dict(seconds=time.time() - t0, command=cmd, settings=settings(a), **prov)
     for key in ('mask_area', 'mask_area_hard', 'acc_d_gen', 'acc_d_rand', 'loss_var', 'loss_area'):
         if f'train/{key}' in hub.log_scalars:  # mean over the last 20 iterations
             stats[key] = float(hub.get_scalar(f'train/{key}').mean(20))
@@ -303,6 +304,7 @@ def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dic
     else:  # an unreachable start epoch: the hook never relabels
         opts.append('custom_hooks.1.start_epoch=100000')
     config = STAGE2 if m else PLAIN
+    prov = provenance()  # the tree the run starts from
     t0 = time.time()
     runner, train_cmd = train(config, work, opts)
     seconds = time.time() - t0
@@ -316,7 +318,7 @@ def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dic
     metrics, test_cmd = evaluate(config, osp.join(work, f'epoch_{a.epochs}.pth'), work, opts)
     rec = dict(name=name, seed=seed, m=m, f=f, stage2_mask=polarity if m else None, acc=float(metrics['accuracy']),
                mean_class_acc=float(metrics['mean_class_accuracy']), macro_f1=float(metrics.get('macro_f1', 'nan')),
-               metrics=metrics, seconds=seconds, settings=settings(a), **provenance(),
+               metrics=metrics, seconds=seconds, settings=settings(a), **prov,
                commands=dict(train=train_cmd, test=test_cmd, **({'stage1': mgn['command']} if m else {})))  # fmt: skip
     rec.update(
         relabel_events=int(sum(h['count'] for h in hook.history)),
