@@ -203,6 +203,18 @@ def summarise(rates: dict) -> dict:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _load() -> str:
     try:
         return ' '.join(f'{x:.2f}' for x in os.getloadavg())
@@ -220,7 +232,7 @@ def main(argv=None) -> dict:
     MMLogger.get_instance('bench_precision', log_level='WARNING')
     flags = sorted(cpu_bf16_flags())
     print(
-        f'torch {torch.__version__}, CPU {platform.processor() or platform.machine()}, '
+        f'torch {torch.__version__}, CPU {cpu_model()}, '
         f'flags {" ".join(flags) or "(none of the bf16-related ones)"}, native bf16: {cpu_supports_bf16()}, '
         f'threads {torch.get_num_threads()}, device {args.device}'
     )
