@@ -116,6 +116,9 @@ def parse_args(argv=None):
         '--quick', action='store_true', help='smoke run: 400 train / 200 test, 2+3 epochs (not evidence)'
     )
     p.add_argument(
+        '--amp', action='store_true', help='pass --amp to tools/train.py and tools/test.py (bf16 on CPU)'
+    )
+    p.add_argument(
         '--summarise-only',
         action='store_true',
         help='train nothing: summarise the finished runs of the requested seeds and tables, list the missing ones',
@@ -130,7 +133,10 @@ def parse_args(argv=None):
 
 
 def settings(a) -> dict:
-    return {k: getattr(a, k) for k in SETTING_KEYS}
+    out = {k: getattr(a, k) for k in SETTING_KEYS}
+    if getattr(a, 'amp', False):  # recorded only when set: fp32 records stay valid
+        out['amp'] = True
+    return out
 
 
 def provenance() -> dict:
@@ -182,8 +188,8 @@ def command(tool: str, *args: str, cfg_options: list[str]) -> tuple[list[str], s
     return argv, shlex.join(['python', f'tools/{tool}', *shown])
 
 
-def train(config: str, work: str, opts: list[str]):
-    """``tools/train.py CONFIG --work-dir WORK --no-validate --cfg-options OPTS`` in-process.
+def train(config: str, work: str, opts: list[str], amp: bool = False):
+    """``tools/train.py CONFIG --work-dir WORK --no-validate [--amp] --cfg-options OPTS`` in-process.
 
     Returns:
         tuple: the finished Runner and the command line.
@@ -191,13 +197,19 @@ def train(config: str, work: str, opts: list[str]):
     from tools.train import main as train_main
 
     argv, shown = command(
-        'train.py', osp.join(ROOT, config), '--work-dir', work, '--no-validate', cfg_options=opts
+        'train.py',
+        osp.join(ROOT, config),
+        '--work-dir',
+        work,
+        '--no-validate',
+        *(['--amp'] if amp else []),
+        cfg_options=opts,
     )
     return train_main(argv), shown
 
 
-def evaluate(config: str, checkpoint: str, work: str, opts: list[str]) -> tuple[dict, str]:
-    """``tools/test.py CONFIG CHECKPOINT --work-dir WORK/test --cfg-options OPTS`` in-process.
+def evaluate(config: str, checkpoint: str, work: str, opts: list[str], amp: bool = False) -> tuple[dict, str]:
+    """``tools/test.py CONFIG CHECKPOINT --work-dir WORK/test [--amp] --cfg-options OPTS`` in-process.
 
     Returns:
         tuple: the scalar metrics ``tools/test.py`` wrote to ``WORK/test/metrics.json`` and the command line.
@@ -206,7 +218,13 @@ def evaluate(config: str, checkpoint: str, work: str, opts: list[str]) -> tuple[
 
     test_dir = osp.join(work, 'test')
     argv, shown = command(
-        'test.py', osp.join(ROOT, config), checkpoint, '--work-dir', test_dir, cfg_options=opts
+        'test.py',
+        osp.join(ROOT, config),
+        checkpoint,
+        '--work-dir',
+        test_dir,
+        *(['--amp'] if amp else []),
+        cfg_options=opts,
     )
     test_main(argv)
     with open(osp.join(test_dir, 'metrics.json'), encoding='utf-8') as f:
@@ -272,7 +290,7 @@ def stage1(a, m: float, seed: int) -> str:
     opts.append(f'model.discriminator_checkpoint={baseline_checkpoint(a, seed)}')
     prov = provenance()  # the tree the run starts from
     t0 = time.time()
-    runner, cmd = train(STAGE1, work, opts)
+    runner, cmd = train(STAGE1, work, opts, amp=a.amp)
     hub = runner.message_hub
     stats = dict(seconds=time.time() - t0, command=cmd, settings=settings(a), **prov)
     for key in ('mask_area', 'mask_area_hard', 'acc_d_gen', 'acc_d_rand', 'loss_var', 'loss_area'):
@@ -306,7 +324,7 @@ def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dic
     config = STAGE2 if m else PLAIN
     prov = provenance()  # the tree the run starts from
     t0 = time.time()
-    runner, train_cmd = train(config, work, opts)
+    runner, train_cmd = train(config, work, opts, amp=a.amp)
     seconds = time.time() - t0
     hook = next(h for h in runner.hooks if isinstance(h, RelabelHook))
     ds = unwrap_dataset(runner.train_dataloader.dataset)
@@ -315,7 +333,7 @@ def stage2(a, seed: int, m: float, f: str | None, polarity: str = 'same') -> dic
         [ds.get_data_info(i).get('ori_label', ds.get_data_info(i)['gt_label']) for i in range(len(ds))]
     )
     served = ds.get_gt_labels()
-    metrics, test_cmd = evaluate(config, osp.join(work, f'epoch_{a.epochs}.pth'), work, opts)
+    metrics, test_cmd = evaluate(config, osp.join(work, f'epoch_{a.epochs}.pth'), work, opts, amp=a.amp)
     rec = dict(name=name, seed=seed, m=m, f=f, stage2_mask=polarity if m else None, acc=float(metrics['accuracy']),
                mean_class_acc=float(metrics['mean_class_accuracy']), macro_f1=float(metrics.get('macro_f1', 'nan')),
                metrics=metrics, seconds=seconds, settings=settings(a), **prov,

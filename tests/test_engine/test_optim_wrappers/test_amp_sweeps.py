@@ -1,5 +1,5 @@
-"""The sweep tools pass ``--amp`` on: dan_sweeps.py to tools/train.py and tools/test.py, mvt_sweeps.py
-to its in-process tools/train.py runs (training, validation and its ``runner.test()``)."""
+"""The sweep tools pass ``--amp`` on to tools/train.py and tools/test.py (dan_sweeps.py as
+subprocesses, mvt_sweeps.py in-process)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import importlib.util
 import os.path as osp
 
 import pytest
-import torch
 
 from ferlab.engine.optim_wrappers import precision
-from tests.test_engine.test_optim_wrappers.test_amp_tools import synthfer_options
 from tests.utils import REPO_ROOT
 
 
@@ -56,13 +54,24 @@ def test_dan_sweeps_passes_amp_to_train_and_test(amp, tmp_path, monkeypatch):
 
 
 @pytest.mark.e2e
-def test_mvt_sweeps_train_applies_options_and_amp(tmp_path):
+@pytest.mark.parametrize('amp', [False, True])
+def test_mvt_sweeps_passes_amp_to_train_and_test(amp, tmp_path, monkeypatch):
+    import tools.test
+    import tools.train
+
     tool = _tool('mvt_sweeps')
-    assert tool.parse_args(['--amp']).amp and not tool.parse_args([]).amp
-    opts = synthfer_options(n_train=32, n_val=16, n_test=16, epochs=1)
-    opts.append('custom_hooks.1.start_epoch=100000')
-    runner = tool.train(tool.PLAIN, str(tmp_path / 'plain'), opts, amp=True)
-    assert runner.max_epochs == 1  # the --cfg-options reached the run
-    assert type(runner.optim_wrapper).__name__ == 'MixedPrecisionOptimWrapper'
-    assert runner.optim_wrapper.cast_dtype == torch.bfloat16
-    assert runner.test_loop.fp16 and runner.val_loop.fp16  # the sweep's runner.test() autocasts
+    a = tool.parse_args(['--amp'] if amp else [])
+    assert a.amp is amp
+    # an --amp sweep records it (and so never reuses fp32 runs); fp32 records are unchanged
+    assert tool.settings(a).get('amp') == (True if amp else None)
+    seen = {}
+    monkeypatch.setattr(tools.train, 'main', lambda argv: seen.setdefault('train', argv))
+    monkeypatch.setattr(tools.test, 'main', lambda argv: seen.setdefault('test', argv))
+    (tmp_path / 'test').mkdir()
+    (tmp_path / 'test' / 'metrics.json').write_text('{"accuracy": 50.0}')
+    _, train_cmd = tool.train(tool.STAGE1, str(tmp_path), ['randomness.seed=0'], amp=a.amp)
+    metrics, test_cmd = tool.evaluate(tool.STAGE1, 'x.pth', str(tmp_path), ['randomness.seed=0'], amp=a.amp)
+    assert metrics == {'accuracy': 50.0}
+    for key, shown in (('train', train_cmd), ('test', test_cmd)):
+        flags = seen[key][: seen[key].index('--cfg-options')]
+        assert ('--amp' in flags) is amp and ('--amp' in shown) is amp
