@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from ferlab.utils import safe_torch_load
-from tests.test_tools.test_dist_train import DIST_TRAIN, PLUGIN
-from tests.utils import REPO_ROOT, free_port
+from tests.test_tools.test_dist_train import PLUGIN, run_dist_train
+from tests.utils import REPO_ROOT
 
 pytestmark = pytest.mark.dist
 
@@ -37,21 +35,7 @@ def test_two_rank_mgn_stage1_keeps_generator_and_discriminator_in_sync(tmp_path)
     opts = ['train_cfg.max_epochs=1', 'default_hooks.logger.interval=1', 'randomness.seed=0',
             f'train_dataloader.dataset.num_samples={N_TRAIN}', 'train_dataloader.batch_size=4',
             'custom_imports.imports=[shard_recorder]', 'default_hooks.shard.type=ShardRecorderHook']  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()), PYTHON=sys.executable,
-               PYTHONPATH=str(plugin_dir), CUDA_VISIBLE_DEVICES='')  # fmt: skip
-    cmd = [
-        'bash',
-        DIST_TRAIN,
-        CONFIG,
-        '2',
-        '--work-dir',
-        str(work_dir),
-        '--no-validate',
-        '--cfg-options',
-        *opts,
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    run_dist_train(CONFIG, work_dir, opts, plugin_dir, tmp_path)
 
     ranks = [json.loads((work_dir / f'rank{r}.json').read_text()) for r in (0, 1)]
     assert [r['rank'] for r in ranks] == [0, 1] and [r['world_size'] for r in ranks] == [2, 2]

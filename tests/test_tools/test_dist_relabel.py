@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from ferlab.utils import safe_torch_load
 from tests.test_engine.test_relabel_hook import RELABEL_CONFIG, tiny_relabel_options
-from tests.test_tools.test_dist_train import DIST_TRAIN
-from tests.utils import REPO_ROOT, free_port
+from tests.test_tools.test_dist_train import run_dist_train
+from tests.utils import REPO_ROOT
 
 # Loaded through --cfg-options custom_imports: per rank, the samples it trained on, the relabel
 # overrides its training set ends with and the RelabelHook's per-epoch counts.
@@ -55,12 +53,7 @@ def test_two_ranks_relabel_identically(tmp_path):
     work_dir = tmp_path / 'work'
     opts = tiny_relabel_options(max_epochs=1, start_epoch=0)
     opts += ['custom_imports.imports=[relabel_recorder]', 'default_hooks.recorder.type=RelabelRecorderHook']
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()), PYTHON=sys.executable,
-               PYTHONPATH=str(plugin_dir), CUDA_VISIBLE_DEVICES='')  # fmt: skip
-    cmd = ['bash', DIST_TRAIN, os.path.join(REPO_ROOT, RELABEL_CONFIG), '2', '--work-dir', str(work_dir),
-           '--no-validate', '--cfg-options', *opts]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    run_dist_train(os.path.join(REPO_ROOT, RELABEL_CONFIG), work_dir, opts, plugin_dir, tmp_path)
 
     ranks = [json.loads((work_dir / f'relabel_rank{r}.json').read_text()) for r in (0, 1)]
     assert [(r['rank'], r['world_size']) for r in ranks] == [(0, 2), (1, 2)]

@@ -81,9 +81,11 @@ def _check_two_ranks(work_dir):
     assert (work_dir / 'epoch_1.pth').is_file()
 
 
-@pytest.mark.dist
-def test_two_cpu_processes_train_disjoint_shards(tmp_path):
-    plugin_dir, work_dir, opts = _shard_run(tmp_path)
+def run_dist_train(config, work_dir, opts, plugin_dir, cwd):
+    """``tools/dist_train.sh CONFIG 2 --work-dir WORK_DIR --no-validate --cfg-options OPTS`` on CPU.
+
+    One thread per rank, a free port, ``plugin_dir`` on PYTHONPATH; asserts the run succeeded.
+    """
     env = dict(
         os.environ,
         OMP_NUM_THREADS='1',
@@ -95,7 +97,7 @@ def test_two_cpu_processes_train_disjoint_shards(tmp_path):
     cmd = [
         'bash',
         DIST_TRAIN,
-        CONFIG,
+        config,
         '2',
         '--work-dir',
         str(work_dir),
@@ -103,8 +105,14 @@ def test_two_cpu_processes_train_disjoint_shards(tmp_path):
         '--cfg-options',
         *opts,
     ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(cwd))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+
+@pytest.mark.dist
+def test_two_cpu_processes_train_disjoint_shards(tmp_path):
+    plugin_dir, work_dir, opts = _shard_run(tmp_path)
+    run_dist_train(CONFIG, work_dir, opts, plugin_dir, tmp_path)
     _check_two_ranks(work_dir)
 
 
