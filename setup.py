@@ -37,8 +37,30 @@ setup(
         'safetensors',
     ],
     extras_require={
-        'tests': ['pytest', 'pytest-xdist', 'scikit-learn'],
-        'dev': ['pytest', 'pytest-xdist', 'scikit-learn', 'pre-commit', 'ruff'],
+        # ONNX export (tools/deployment/pytorch2onnx.py) and the onnxruntime inference backend.
+        'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+        # scikit-image ships the public-domain portrait (skimage.data.astronaut) the inference
+        # tests detect faces in; the deploy packages are needed by the ONNX parity tests.
+        'tests': [
+            'pytest',
+            'pytest-xdist',
+            'scikit-learn',
+            'scikit-image',
+            'onnx',
+            'onnxscript',
+            'onnxruntime',
+        ],
+        'dev': [
+            'pytest',
+            'pytest-xdist',
+            'scikit-learn',
+            'scikit-image',
+            'onnx',
+            'onnxscript',
+            'onnxruntime',
+            'pre-commit',
+            'ruff',
+        ],
     },
     zip_safe=False,
 )
