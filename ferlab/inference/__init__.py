@@ -1,0 +1,31 @@
+"""Inference on photos, folders and videos: inputs, face detection, backends, outputs.
+
+* :mod:`.sources` — :class:`Frame`, :func:`expand_inputs`, :func:`iter_frames`.
+* :mod:`.backends` — the :class:`Backend` interface and :class:`TorchBackend`
+  (``ferlab.inference.onnx_backend.OnnxBackend`` is the ONNX Runtime one).
+"""
+
+from .backends import Backend, TorchBackend, model_classes, model_input_size
+from .sources import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    Frame,
+    apply_exif_orientation,
+    expand_inputs,
+    iter_frames,
+    load_image,
+)
+
+__all__ = [
+    'Backend',
+    'Frame',
+    'IMAGE_EXTENSIONS',
+    'TorchBackend',
+    'VIDEO_EXTENSIONS',
+    'apply_exif_orientation',
+    'expand_inputs',
+    'iter_frames',
+    'load_image',
+    'model_classes',
+    'model_input_size',
+]

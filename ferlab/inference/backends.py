@@ -1,0 +1,214 @@
+"""Inference backends: run a model on a batch of face crops.
+
+A backend is any callable with the :class:`Backend` interface:
+
+* ``meta``: ``dict(classes=[...], input_size=(H, W), au_names=[...] or None)``;
+* ``backend(crops) -> dict(scores=(N, C) float32, au_scores=(N, A) float32 or None)``
+  for ``crops``, a list of BGR uint8 face crops ``(h, w, 3)`` of any size.
+
+:class:`TorchBackend` runs a config + checkpoint with the config's own test
+pipeline and data preprocessor (the preprocessing of ``tools/test.py``);
+``ferlab.inference.onnx_backend.OnnxBackend`` runs an exported ONNX file with
+the same interface. Every crop is processed on its own through the pipeline
+and the model is in eval mode, so a crop's scores never depend on the other
+crops of its batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+
+from ferlab.utils.errors import FerlabInputError
+
+
+class Backend:
+    """The interface every inference backend implements.
+
+    Attributes:
+        meta: ``classes`` (list of class names, the order of the score
+            columns), ``input_size`` (``(H, W)`` the model takes), ``au_names``
+            (list of AU names of an AU output, or ``None``).
+    """
+
+    meta: dict
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> dict:
+        """Score face crops.
+
+        Args:
+            crops: ``N`` BGR uint8 crops ``(h, w, 3)`` of any size.
+
+        Returns:
+            ``dict(scores=(N, C) float32 probabilities, au_scores=(N, A)
+            float32 probabilities or None)``.
+        """
+        raise NotImplementedError
+
+
+def _pipeline_resize(pipeline: Sequence[dict]) -> tuple[int, int] | None:
+    """``(H, W)`` of the first fixed-size ``Resize`` of a test pipeline, else ``None``."""
+    for t in pipeline:
+        if (
+            t.get('type') in ('Resize', 'mmcv.Resize')
+            and t.get('scale') is not None
+            and not t.get('keep_ratio')
+        ):
+            scale = t['scale']
+            if isinstance(scale, int):
+                return (scale, scale)
+            w, h = scale  # mmcv's Resize takes scale=(w, h)
+            return (int(h), int(w))
+    return None
+
+
+def model_input_size(cfg: Config) -> tuple[int, int]:
+    """``(H, W)`` the model of ``cfg`` is tested at.
+
+    The fixed-size ``Resize`` of the test pipeline if there is one, else the
+    test dataset's ``img_size`` (in-memory datasets such as SynthFER render
+    faces at that size), else the config's top-level ``img_size``.
+
+    Raises:
+        FerlabInputError: None of them is set.
+    """
+    pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
+    size = _pipeline_resize(pipeline)
+    if size is not None:
+        return size
+    for value in (cfg.test_dataloader.dataset.get('img_size'), cfg.get('img_size')):
+        if value is not None:
+            return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+    raise FerlabInputError(
+        f'config {cfg.filename}: cannot tell the model input size (no fixed-size Resize in the test '
+        'pipeline and no img_size in test_dataloader.dataset or at the top level)'
+    )
+
+
+def model_classes(model: torch.nn.Module, cfg: Config) -> list[str]:
+    """Class names in the order of the model's outputs.
+
+    From the checkpoint (``meta.dataset_meta.classes``, which
+    ``tools/train.py`` writes), else from the config's test dataset
+    (``metainfo.classes`` or its class's ``METAINFO``, SynthFER's
+    ``label_set``).
+
+    Raises:
+        FerlabInputError: Neither names the classes, or their number is not
+            the model's number of outputs.
+    """
+    from ferlab.registry import DATASETS
+
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    if not classes:
+        ds = cfg.test_dataloader.dataset
+        classes = (ds.get('metainfo') or {}).get('classes')
+        if not classes and ds.get('type') in ('SynthFER', 'SynthFERVideo'):
+            from ferlab.datasets.synthfer.expressions import label_set_classes
+
+            default = 'rafdb' if ds.get('type') == 'SynthFER' else 'affwild2_7'
+            classes = label_set_classes(ds.get('label_set', default))
+        elif not classes and isinstance(ds.get('type'), str) and DATASETS.get(ds.get('type')) is not None:
+            classes = (getattr(DATASETS.get(ds.get('type')), 'METAINFO', None) or {}).get('classes')
+    num = getattr(getattr(model, 'head', None), 'num_classes', None)
+    if not classes:
+        raise FerlabInputError(
+            f'config {cfg.filename}: the class names are unknown (the checkpoint has no '
+            'meta.dataset_meta.classes and the test dataset names none)'
+        )
+    classes = [str(c) for c in classes]
+    if num is not None and len(classes) != num:
+        raise FerlabInputError(
+            f'config {cfg.filename}: {len(classes)} class names {classes} for a model with {num} outputs'
+        )
+    return classes
+
+
+class TorchBackend(Backend):
+    """A PyTorch model built from a config, with the config's test pipeline.
+
+    Each crop goes through the test pipeline of ``cfg.test_dataloader``
+    (``LoadImageFromFile`` keeps the in-memory crop) and the model's data
+    preprocessor, exactly as ``tools/test.py`` processes a dataset image. When
+    the pipeline has no fixed-size ``Resize`` (the dataset's faces are
+    already at the model's size, e.g. SynthFER) the crop is first resized to
+    ``meta['input_size']`` (``cv2.INTER_AREA`` when shrinking,
+    ``cv2.INTER_LINEAR`` when enlarging); a crop already at that size is
+    passed unchanged, so aligned dataset faces score exactly as in
+    ``tools/test.py``.
+
+    Args:
+        config: Config file or :class:`~mmengine.config.Config`.
+        checkpoint: Checkpoint of ``tools/train.py`` (or a converted one);
+            ``None`` keeps the model's own initialisation.
+        device: Torch device.
+        amp: Autocast the forward pass (as ``tools/test.py --amp``).
+        model: An already built model (from :func:`ferlab.apis.init_model`);
+            ``config``/``checkpoint`` are then ignored.
+    """
+
+    def __init__(
+        self,
+        config: str | Path | Config | None = None,
+        checkpoint: str | None = None,
+        device: str = 'cpu',
+        amp: bool = False,
+        model: torch.nn.Module | None = None,
+    ):
+        from ferlab.apis.inference import init_model
+        from ferlab.registry import TRANSFORMS
+
+        if model is None:
+            if config is None:
+                raise ValueError('TorchBackend needs a config or a model')
+            model = init_model(config, checkpoint, device=device)
+        self.model = model
+        self.cfg = model.cfg
+        self.device = device
+        self.amp = amp
+        pipeline_cfg = list(self.cfg.test_dataloader.dataset.get('pipeline', []))
+        self.pipeline = Compose([TRANSFORMS.build(t) for t in pipeline_cfg])
+        self._pipeline_resizes = _pipeline_resize(pipeline_cfg) is not None
+        au_names = (getattr(model, 'dataset_meta', None) or {}).get('au_names')
+        self.meta = dict(
+            classes=model_classes(model, self.cfg),
+            input_size=model_input_size(self.cfg),
+            au_names=list(au_names) if au_names else None,
+        )
+
+    def prepare(self, crop: np.ndarray) -> dict:
+        """The packed pipeline output of one crop (``inputs`` ``(3, H, W)``, ``data_samples``)."""
+        if crop.ndim == 2:
+            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+        if not self._pipeline_resizes:
+            h, w = self.meta['input_size']
+            if crop.shape[:2] != (h, w):
+                shrink = crop.shape[0] > h or crop.shape[1] > w
+                crop = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return self.pipeline(dict(img=np.ascontiguousarray(crop), img_path='<crop>'))
+
+    @torch.no_grad()
+    def __call__(self, crops: Sequence[np.ndarray]) -> dict:
+        from ferlab.engine.optim_wrappers import autocast, resolve_amp_dtype
+
+        if len(crops) == 0:
+            n_au = len(self.meta['au_names']) if self.meta['au_names'] else None
+            return dict(
+                scores=np.zeros((0, len(self.meta['classes'])), np.float32),
+                au_scores=None if n_au is None else np.zeros((0, n_au), np.float32),
+            )
+        batch = pseudo_collate([self.prepare(c) for c in crops])
+        device = self.model.data_preprocessor.device
+        with autocast(device, resolve_amp_dtype(device) if self.amp else None):
+            samples = self.model.test_step(batch)
+        scores = torch.stack([s.pred_score.float() for s in samples]).cpu().numpy().astype(np.float32)
+        au_scores = None
+        if all('pred_au' in s for s in samples):
+            au_scores = torch.stack([s.pred_au.float() for s in samples]).cpu().numpy().astype(np.float32)
+        return dict(scores=scores, au_scores=au_scores)
