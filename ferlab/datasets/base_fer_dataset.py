@@ -14,7 +14,7 @@ from torch.utils.data import get_worker_info
 
 from ferlab.utils.errors import FerlabInputError, InputFileNotFoundError
 
-from .categories import name_label_map
+from .categories import name_label_map, resolve_label_group
 from .seeding import sample_seeds, seeded_global_rngs
 
 
@@ -68,7 +68,10 @@ class BaseFERDataset(BaseDataset):
         pipeline: Transform configs.
         test_mode: Evaluation split (labels are immutable).
         classes: Target class order (names).
-        label_map: Explicit ``{native_index: target_index}``; -1 drops.
+        label_map: Explicit ``{native_index: target_index}``; -1 drops. Or the
+            name of a label group of :data:`ferlab.datasets.categories.LABEL_GROUPS`
+            (``'affwild2_coarse'``, ``'affwild2_negative'``: the CFC-SP coarse and
+            negative classes), which also sets ``classes``.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -84,13 +87,21 @@ class BaseFERDataset(BaseDataset):
         pipeline: Sequence = (),
         test_mode: bool = False,
         classes: Sequence[str] | None = None,
-        label_map: dict[int, int] | None = None,
+        label_map: dict[int, int] | str | None = None,
         metainfo: dict | None = None,
         **kwargs,
     ):
         # A subclass whose class order depends on its arguments (AffectNet-7/8,
         # ImageFolderFER) passes it as ``metainfo['classes']``.
         self.native_classes = tuple((metainfo or {}).get('classes', self.METAINFO['classes']))
+        if isinstance(label_map, str):  # a named label group of ferlab.datasets.categories
+            group_classes, label_map = resolve_label_group(label_map, self.native_classes)
+            if classes is not None and tuple(classes) != group_classes:
+                raise ValueError(
+                    f'{type(self).__name__}: classes={tuple(classes)} contradict the label group '
+                    f'{group_classes}; leave classes unset with a named label_map'
+                )
+            classes = group_classes
         self._target_classes = tuple(classes) if classes is not None else None
         if label_map is not None and classes is None:
             raise ValueError('label_map needs classes=(...) naming the target class order')

@@ -28,6 +28,21 @@ AFFWILD2_CLASSES = (
 #: SFEW 2.0 folder names (alphabetical).
 SFEW_CLASSES = ('Angry', 'Disgust', 'Fear', 'Happy', 'Neutral', 'Sad', 'Surprise')
 
+#: CFC-SP label groups (Xue et al., CVPRW 2022, Sec. 3.2): the coarse stage merges the four
+#: negative expressions (Anger, Disgust, Fear, Sadness) into one class 'Negative'; the negative
+#: stage tells those four apart. Maps from the Aff-Wild2 order, -1 = not in the group.
+CFCSP_COARSE_CLASSES = ('Neutral', 'Happiness', 'Surprise', 'Other', 'Negative')
+CFCSP_NEGATIVE_CLASSES = ('Anger', 'Disgust', 'Fear', 'Sadness')
+AFFWILD2_TO_COARSE = (0, 4, 4, 4, 1, 4, 2, 3)
+AFFWILD2_TO_NEGATIVE = (-1, 0, 1, 2, -1, 3, -1, -1)
+
+#: Named label groups: ``name -> (source class order, target class order, source->target map)``.
+#: A dataset selects one with ``label_map='<name>'`` (see :func:`resolve_label_group`).
+LABEL_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]] = {
+    'affwild2_coarse': (AFFWILD2_CLASSES, CFCSP_COARSE_CLASSES, AFFWILD2_TO_COARSE),
+    'affwild2_negative': (AFFWILD2_CLASSES, CFCSP_NEGATIVE_CLASSES, AFFWILD2_TO_NEGATIVE),
+}
+
 #: RAF-AU: the 21 expression-related AUs AU-ViT uses ("the first 21" of the 26 coded AUs),
 #: in ascending AU number. ``au_label[i]`` is AU ``RAFAU_AUS[i]``.
 RAFAU_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 18, 20, 22, 23, 24, 25, 26, 27)
@@ -44,6 +59,7 @@ _SYNONYMS = {
     'neutral': 'neutral', 'ne': 'neutral',
     'contempt': 'contempt',
     'other': 'other',
+    'negative': 'negative',  # CFC-SP coarse class: the four negative expressions merged
 }  # fmt: skip
 
 
@@ -63,3 +79,25 @@ def name_label_map(src: Sequence[str], dst: Sequence[str]) -> dict[int, int]:
     """
     dst_index = {canonical(n): i for i, n in enumerate(dst)}
     return {i: dst_index.get(canonical(n), -1) for i, n in enumerate(src)}
+
+
+def resolve_label_group(name: str, native: Sequence[str]) -> tuple[tuple[str, ...], dict[int, int]]:
+    """Target classes and ``{native_index: target_index}`` of the label group ``name``.
+
+    The group's map is defined on its source order (Aff-Wild2 for the CFC-SP
+    groups); a dataset with another native order is matched to it by name
+    first, so ``label_map='affwild2_coarse'`` works on RAF-DB as on Aff-Wild2.
+    A native class absent from the source order, or outside the group, maps
+    to -1 (the dataset drops, counts and logs those samples).
+
+    >>> resolve_label_group('affwild2_negative', AFFWILD2_CLASSES)[1]
+    {0: -1, 1: 0, 2: 1, 3: 2, 4: -1, 5: 3, 6: -1, 7: -1}
+
+    Raises:
+        KeyError: unknown group name (the message lists the known ones).
+    """
+    if name not in LABEL_GROUPS:
+        raise KeyError(f'unknown label group {name!r}; known: {sorted(LABEL_GROUPS)}')
+    source, target, group_map = LABEL_GROUPS[name]
+    to_source = name_label_map(native, source)
+    return tuple(target), {i: (group_map[s] if s >= 0 else -1) for i, s in to_source.items()}
