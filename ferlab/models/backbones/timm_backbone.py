@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from ferlab.models.utils.pretrained import load_pretrained_file
@@ -25,10 +27,21 @@ class TimmBackbone(BaseModule):
         out_indices: Which feature levels with ``features_only``.
         in_channels: Input channels.
         pooled: Return the pooled pre-logits vector `(B, D)` instead of features.
+        resize_input: Bilinearly resize every input to ``resize_input`` ×
+            ``resize_input`` first (``None``: as given). HRNet's fuse layers
+            upsample by exact factors of 2, so its input side must be a
+            multiple of 32: 112 px faces run at 128.
+        deploy: Build the inference-time (re-parameterised) structure:
+            timm's ``reparameterize_model`` fuses the multi-branch blocks
+            (RepVGG's 3×3 + 1×1 + identity branches, Ding et al. 2021,
+            Sec. 3.3) into single convolutions. Such a backbone loads the
+            checkpoints written by ``tools/model_converters/reparameterize.py``
+            (or :meth:`reparameterize` on a trained model); ``pretrained``
+            files are training-structure weights and are refused here.
         **kwargs: Passed to ``timm.create_model`` (``img_size``, ``depth``…).
 
     Shapes:
-        inputs ``(B, C, H, W)`` → ``features_only``: a tuple of
+        inputs ``(B, C, H, W)`` (resized to ``resize_input`` if set) → ``features_only``: a tuple of
         ``(B, C_i, H_i, W_i)``; otherwise a 1-tuple with
         ``forward_features`` output (``(B, C, h, w)`` for CNNs, ``(B, N, D)``
         tokens for ViTs), or pooled ``(B, D)`` with ``pooled=True``.
@@ -42,10 +55,22 @@ class TimmBackbone(BaseModule):
         out_indices: Sequence[int] | None = None,
         in_channels: int = 3,
         pooled: bool = False,
+        resize_input: int | None = None,
+        deploy: bool = False,
         init_cfg: dict | None = None,
         **kwargs,
     ):
         super().__init__(init_cfg=init_cfg)
+        if resize_input is not None and (not isinstance(resize_input, int) or resize_input <= 0):
+            raise ValueError(
+                f'TimmBackbone resize_input must be a positive int or None, got {resize_input!r}'
+            )
+        if deploy and pretrained is not None:
+            raise ValueError(
+                f'TimmBackbone({model_name!r}, deploy=True) cannot load pretrained={pretrained!r}: '
+                'pretrained files hold training-structure weights; train (or load) with '
+                'deploy=False and convert with tools/model_converters/reparameterize.py'
+            )
         import timm
 
         # 'arch.tag' names (e.g. 'vit_base_patch16_224.augreg_in21k') select a config only.
@@ -68,6 +93,10 @@ class TimmBackbone(BaseModule):
         self.pooled = pooled
         self.model_name = model_name
         self.pretrained = pretrained
+        self.resize_input = resize_input
+        self.deploy = False
+        if deploy:
+            self.reparameterize()
         feature_info = getattr(self.timm_model, 'feature_info', None)
         if features_only and feature_info is not None:
             self.out_channels = list(feature_info.channels())
@@ -111,7 +140,45 @@ class TimmBackbone(BaseModule):
                 'pretrained=True).state_dict() on a machine with hub access',
             )
 
+    def reparameterize(self) -> int:
+        """Fuse the wrapped model into its inference structure, in place (irreversible).
+
+        Uses timm's ``reparameterize_model``: every sub-module with ``fuse()``
+        is replaced by its result, every one with ``reparameterize()`` /
+        ``switch_to_deploy()`` converts itself (RepVGG: the 3×3, 1×1 and
+        identity branches with their BatchNorms become one 3×3 convolution
+        with bias, Ding et al. 2021, Eq. 3-4). In eval mode the outputs are
+        unchanged up to float rounding; the state dict's keys change (e.g.
+        ``conv_kxk.*`` / ``conv_1x1.*`` / ``identity.*`` → ``reparam_conv.*``).
+
+        Returns:
+            The number of sub-modules that were fused or re-parameterised.
+
+        Raises:
+            ValueError: The timm model has nothing to re-parameterise.
+        """
+        from timm.models._manipulate import reparameterize_model
+
+        def convertible(m: nn.Module) -> bool:
+            return any(hasattr(m, name) for name in ('fuse', 'reparameterize', 'switch_to_deploy'))
+
+        count = sum(1 for m in self.timm_model.modules() if m is not self.timm_model and convertible(m))
+        if count == 0:
+            raise ValueError(
+                f'TimmBackbone: timm model {self.model_name!r} has no blocks to re-parameterise '
+                '(no fuse/reparameterize/switch_to_deploy); use deploy=False'
+            )
+        was_training = self.timm_model.training
+        self.timm_model = reparameterize_model(self.timm_model, inplace=True)
+        self.timm_model.train(was_training)
+        self.deploy = True
+        return count
+
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.resize_input is not None and tuple(inputs.shape[-2:]) != (self.resize_input,) * 2:
+            inputs = F.interpolate(
+                inputs, size=(self.resize_input, self.resize_input), mode='bilinear', align_corners=False
+            )
         if self.features_only:
             return tuple(self.timm_model(inputs))
         if self.pooled:
