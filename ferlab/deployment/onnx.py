@@ -1,0 +1,466 @@
+"""ONNX export of ferlab classifiers, with the preprocessing stored in the file's metadata.
+
+The exported graph is the model's ``forward(inputs, mode='tensor')``:
+
+* input ``input``: ``(B, 3, H, W)`` float32, the output of the model's
+  :class:`~ferlab.models.utils.FERDataPreprocessor` (RGB when ``to_rgb``,
+  ``(x - mean) / std`` on the 0-255 scale); ``B`` is a dynamic axis.
+* output ``logits``: ``(B, C)`` float32 class logits (no softmax: consumers
+  apply it, as :class:`ferlab.inference.onnx_backend.OnnxBackend` does).
+
+Everything a consumer needs to turn a BGR ``uint8`` face crop into ``input``
+is in the model's ``metadata_props`` (string values, JSON-encoded), so an
+``.onnx`` file runs without its config (:func:`read_onnx_meta`):
+
+========================  ============================================================
+key                       value
+========================  ============================================================
+``ferlab_format``         ``1`` (version of this layout)
+``classes``               class names, index order of ``logits``
+``au_names``              AU names of an AU output, or ``null`` (no AU output)
+``input_size``            ``[H, W]`` of ``input``
+``mean`` / ``std``        per-channel, 0-255 scale, in ``input``'s channel order
+``to_rgb``                ``true``: swap BGR crops to RGB before normalising
+``preprocess``            geometric steps replayed on the crop, in order:
+                          ``{"type": "resize", "size": [H, W], "interpolation":
+                          "bilinear"}`` (OpenCV ``INTER_LINEAR``, what mmcv's
+                          ``Resize`` does) and ``{"type": "center_crop", "size":
+                          [H, W]}``
+``output``                ``logits``
+``source_config``         the config file's name, ``source_checkpoint_sha256``
+========================  ============================================================
+
+Exporter: torch >= 2.9 exports with ``torch.export`` ("dynamo") by default,
+whose translations start at opset 18; asked for a lower opset it converts
+down and, when the conversion fails (ResNet's ``ReduceMean`` fails at 17 with
+torch 2.14 / onnx 1.23), silently keeps 18. :func:`export_onnx` therefore
+uses the dynamo exporter for ``opset >= 18`` and torch's TorchScript exporter
+below, and checks the opset of the written file. The dynamo exporter's
+default ``external_data=True`` writes the weights to a second ``.data`` file;
+below 2 GB of weights (the protobuf limit) the export is one self-contained
+file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import logging
+import os
+import os.path as osp
+import tempfile
+import warnings
+from contextlib import nullcontext, redirect_stdout
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ferlab.utils.checkpoint import atomic_write_bytes
+from ferlab.utils.errors import FerlabInputError
+
+DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
+META_FORMAT = 1
+PROTOBUF_LIMIT = 2**31  # bytes; above it the weights must go to an external data file
+INPUT_NAME, OUTPUT_NAME = 'input', 'logits'
+MIN_DYNAMO_OPSET = 18
+
+logger = logging.getLogger(__name__)
+
+
+class DeployDependencyError(FerlabInputError, ImportError):
+    """A package of the ``deploy`` extra is not installed."""
+
+
+class OnnxExportError(FerlabInputError, ValueError):
+    """The model or its config cannot be exported as asked (the message says why and what to change)."""
+
+
+def require_deploy(packages: Sequence[str] = DEPLOY_PACKAGES, what: str = 'ONNX export') -> None:
+    """Import ``packages`` or raise one :class:`DeployDependencyError` naming the extra.
+
+    Raises:
+        DeployDependencyError: ``<what> needs onnx, ... (missing: x); install them with
+            pip install -e ".[deploy]"``.
+    """
+    missing = []
+    for name in packages:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise DeployDependencyError(
+            f'{what} needs the packages {", ".join(packages)} (missing: {", ".join(missing)}); '
+            'install them with pip install -e ".[deploy]"'
+        )
+
+
+# ----------------------------------------------------------------------------- preprocessing meta
+_LOADER_DEFAULTS = dict(to_float32=False, color_type='color')
+
+
+def _size_hw(value, what: str) -> list[int]:
+    """``[H, W]`` of an mmcv ``scale`` / ``crop_size`` (an int or ``(W, H)``)."""
+    if isinstance(value, int):
+        return [value, value]
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return [int(value[1]), int(value[0])]
+    raise OnnxExportError(f'{what} must be an int or a (w, h) pair of ints, got {value!r}')
+
+
+def preprocess_steps(pipeline: Sequence[dict], input_size: Sequence[int] | None = None) -> dict:
+    """The geometric preprocessing of a test pipeline, as ``OnnxBackend`` replays it.
+
+    Supported transforms: ``LoadImageFromFile`` (colour, uint8), ``Resize``
+    (``scale=``, ``keep_ratio=False``, any OpenCV interpolation name),
+    ``CenterCrop`` (``crop_size=``) and ``PackFERInputs``. A pipeline without
+    a ``Resize`` before its first crop starts with a resize of the crop to
+    ``input_size`` (a face crop of any size must reach the model's size).
+
+    Args:
+        pipeline: The config's ``test_dataloader.dataset.pipeline``.
+        input_size: ``(H, W)`` the model takes; required when the pipeline
+            has no ``Resize`` (e.g. SynthFER's, whose images are rendered at
+            the model's size).
+
+    Returns:
+        ``dict(input_size=[H, W], preprocess=[steps])``.
+
+    Raises:
+        OnnxExportError: A transform that cannot be replayed (named), or no
+            size known.
+    """
+    steps: list[dict] = []
+    for i, t in enumerate(pipeline):
+        kind = t.get('type') if isinstance(t, dict) else type(t).__name__
+        where = f'test pipeline step {i} ({kind})'
+        args = {k: v for k, v in t.items() if k != 'type'} if isinstance(t, dict) else {}
+        if kind == 'LoadImageFromFile':
+            odd = {k: v for k, v in args.items() if k in _LOADER_DEFAULTS and v != _LOADER_DEFAULTS[k]}
+            if odd:
+                raise OnnxExportError(f'{where}: only colour uint8 loading is exported, got {odd}')
+        elif kind == 'Resize':
+            if args.get('keep_ratio', False):
+                raise OnnxExportError(
+                    f'{where}: keep_ratio=True has no fixed output size; use keep_ratio=False'
+                )
+            if 'scale' not in args:
+                raise OnnxExportError(f'{where}: only Resize(scale=...) is exported, got {args}')
+            steps.append(
+                dict(
+                    type='resize',
+                    size=_size_hw(args['scale'], f'{where} scale'),
+                    interpolation=args.get('interpolation', 'bilinear'),
+                )
+            )
+        elif kind == 'CenterCrop':
+            if 'crop_size' not in args or args.get('auto_pad', False):
+                raise OnnxExportError(f'{where}: only CenterCrop(crop_size=...) without auto_pad is exported')
+            steps.append(dict(type='center_crop', size=_size_hw(args['crop_size'], f'{where} crop_size')))
+        elif kind == 'PackFERInputs':
+            pass
+        else:
+            raise OnnxExportError(
+                f'{where}: {kind} cannot be replayed on face crops by the ONNX preprocessing '
+                '(supported: LoadImageFromFile, Resize, CenterCrop, PackFERInputs)'
+            )
+    if not steps or steps[0]['type'] != 'resize':
+        if input_size is None:
+            raise OnnxExportError(
+                'the test pipeline has no Resize, so the model input size is unknown; give --input-size H W'
+            )
+        steps.insert(0, dict(type='resize', size=[int(s) for s in input_size], interpolation='bilinear'))
+    size = steps[0]['size']
+    for s in steps:
+        size = s['size']
+    if input_size is not None and [int(v) for v in input_size] != size:
+        raise OnnxExportError(
+            f'--input-size {list(input_size)} differs from the {size} the test pipeline produces'
+        )
+    return dict(input_size=size, preprocess=steps)
+
+
+def config_input_size(cfg) -> list[int] | None:
+    """``[H, W]`` the config's test data has when its pipeline does not resize.
+
+    Looks at ``test_dataloader.dataset.img_size`` (SynthFER renders at that
+    size), then the config's top-level ``img_size``.
+    """
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    for value in (dataset.get('img_size'), cfg.get('img_size')):
+        if isinstance(value, int):
+            return [value, value]
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            return [int(value[0]), int(value[1])]
+    return None
+
+
+def config_classes(cfg) -> list[str] | None:
+    """Class names of the config's test set without building it (``None`` when unknown).
+
+    The dataset's ``classes=`` argument, else SynthFER's ``label_set``, else
+    the dataset class's static ``METAINFO['classes']``.
+    """
+    from ferlab.registry import DATASETS
+
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    if dataset.get('classes'):
+        return [str(c) for c in dataset['classes']]
+    kind = dataset.get('type')
+    cls = DATASETS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return None
+    if 'label_set' in dataset or kind in ('SynthFER', 'SynthFERVideo'):
+        from ferlab.datasets.synthfer.expressions import label_set_classes
+
+        label_set = dataset.get('label_set', 'rafdb' if kind == 'SynthFER' else 'affwild2_7')
+        return list(label_set_classes(label_set))
+    classes = getattr(cls, 'METAINFO', {}).get('classes')
+    return [str(c) for c in classes] if classes else None
+
+
+def preprocessor_meta(model: nn.Module) -> dict:
+    """``mean``, ``std`` (0-255, output channel order) and ``to_rgb`` of the model's data preprocessor."""
+    dp = getattr(model, 'data_preprocessor', None)
+    mean, std = getattr(dp, 'mean', None), getattr(dp, 'std', None)
+    if dp is not None and getattr(dp, '_normalize', True) is False:
+        mean = std = None
+    return dict(
+        mean=[round(float(v), 6) for v in mean.flatten()] if mean is not None else [0.0, 0.0, 0.0],
+        std=[round(float(v), 6) for v in std.flatten()] if std is not None else [1.0, 1.0, 1.0],
+        to_rgb=bool(getattr(dp, 'to_rgb', True)),
+    )
+
+
+# ----------------------------------------------------------------------------- export
+class LogitsModel(nn.Module):
+    """``model(inputs, mode='tensor')``: the graph the export traces.
+
+    Shapes:
+        ``(B, 3, H, W)`` normalised float32 → logits ``(B, C)``.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x, mode='tensor')
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            got = type(out).__name__ if not isinstance(out, torch.Tensor) else tuple(out.shape)
+            raise OnnxExportError(
+                f"{type(self.model).__name__}.forward(mode='tensor') must return (B, C) logits to be "
+                f'exported, got {got} (a model without a head cannot be exported)'
+            )
+        return out
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _param_bytes(model: nn.Module) -> int:
+    tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def _torch_export(wrapper, dummy, path, opset, external_data, quiet):
+    """Write the graph to ``path`` (without metadata); returns the exporter's name."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*legacy TorchScript-based ONNX export.*')
+        warnings.filterwarnings('ignore', message='.*feature will be removed.*')
+        sink = io.StringIO() if quiet else None
+        with redirect_stdout(sink) if quiet else nullcontext():
+            if opset >= MIN_DYNAMO_OPSET:
+                batch = torch.export.Dim('batch', min=1)
+                torch.onnx.export(
+                    wrapper,
+                    (dummy,),
+                    path,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    dynamic_shapes={'x': {0: batch}},
+                    opset_version=opset,
+                    external_data=external_data,
+                    dynamo=True,
+                    verbose=False,
+                )
+                return 'torch.export (dynamo)'
+            torch.onnx.export(
+                wrapper,
+                (dummy,),
+                path,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: 'batch'}, OUTPUT_NAME: {0: 'batch'}},
+                opset_version=opset,
+                dynamo=False,
+            )
+            return 'torchscript'
+
+
+@torch.no_grad()
+def export_onnx(
+    model: nn.Module,
+    path: str,
+    input_size: Sequence[int],
+    classes: Sequence[str],
+    *,
+    preprocess: Sequence[dict] | None = None,
+    au_names: Sequence[str] | None = None,
+    opset: int = MIN_DYNAMO_OPSET,
+    extra_meta: dict | None = None,
+    trace_batch: int = 2,
+    quiet: bool = True,
+) -> dict:
+    """Export ``model`` (eval mode) to ``path`` with a dynamic batch axis and ferlab metadata.
+
+    Args:
+        model: A ferlab model whose ``forward(x, mode='tensor')`` returns
+            logits ``(B, C)``; moved to the CPU and set to eval mode.
+        path: Output ``.onnx`` file (written atomically).
+        input_size: ``(H, W)`` of the traced input.
+        classes: ``C`` class names (index order of the logits).
+        preprocess: Geometric steps for the metadata (see
+            :func:`preprocess_steps`); default one bilinear resize to
+            ``input_size``.
+        au_names: Names of an AU output (none of the exported graphs has one
+            yet: ``None``).
+        opset: ONNX opset; >= 18 uses torch's ``torch.export`` exporter,
+            lower ones the TorchScript exporter.
+        extra_meta: More string metadata (JSON-encoded unless already ``str``).
+        trace_batch: Batch size of the traced example; 2, because torch's
+            tracers specialise size-1 dimensions.
+        quiet: Swallow the exporter's progress lines.
+
+    Returns:
+        The metadata written (decoded, as :func:`read_onnx_meta` returns it)
+        plus ``external_data`` (the path of a ``.data`` weight file, or ``None``).
+
+    Raises:
+        DeployDependencyError: onnx / onnxscript missing.
+        OnnxExportError: ``classes`` does not match the logits, or the file's
+            opset differs from ``opset``.
+    """
+    require_deploy(('onnx', 'onnxscript') if opset >= MIN_DYNAMO_OPSET else ('onnx',))
+    import onnx
+
+    h, w = (int(v) for v in input_size)
+    model = model.cpu().eval()
+    wrapper = LogitsModel(model).eval()
+    gen = torch.Generator().manual_seed(0)
+    dummy = torch.randn(trace_batch, 3, h, w, generator=gen)
+    num_logits = wrapper(dummy).shape[1]
+    if len(classes) != num_logits:
+        raise OnnxExportError(
+            f'{len(classes)} class names {list(classes)} for a model with {num_logits} logits; '
+            'give the right names with --classes'
+        )
+    meta = dict(
+        ferlab_format=META_FORMAT,
+        classes=[str(c) for c in classes],
+        au_names=list(au_names) if au_names else None,
+        input_size=[h, w],
+        **preprocessor_meta(model),
+        preprocess=list(preprocess)
+        if preprocess
+        else [dict(type='resize', size=[h, w], interpolation='bilinear')],
+        output=OUTPUT_NAME,
+        opset=int(opset),
+    )
+    for key, value in (extra_meta or {}).items():
+        meta[key] = value
+    from ferlab.version import __version__
+
+    meta['ferlab_version'] = __version__
+    external = _param_bytes(model) >= PROTOBUF_LIMIT
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        tmp_path = osp.join(tmp, osp.basename(path))
+        meta['exporter'] = _torch_export(wrapper, dummy, tmp_path, int(opset), external, quiet)
+        proto = onnx.load(tmp_path, load_external_data=False)
+        got = {o.domain: o.version for o in proto.opset_import}.get('', None)
+        if got != int(opset):
+            raise OnnxExportError(f'asked for opset {opset}, the exporter wrote opset {got}')
+        del proto.metadata_props[:]
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+        data_file = None
+        if external:  # the weights stay in the exporter's .data file beside the graph
+            for name in os.listdir(tmp):
+                if name != osp.basename(path):
+                    os.replace(osp.join(tmp, name), osp.join(out_dir, name))
+                    data_file = osp.join(out_dir, name)
+            onnx.save(proto, tmp_path)
+            os.replace(tmp_path, path)
+        else:
+            atomic_write_bytes(proto.SerializeToString(), path)
+    return dict(read_onnx_meta(path), external_data=data_file)
+
+
+# ----------------------------------------------------------------------------- reading
+def read_onnx_meta(path: str) -> dict:
+    """The ferlab metadata of an exported file, JSON values decoded.
+
+    Raises:
+        OnnxExportError: The file has no ferlab metadata (not written by
+            :func:`export_onnx`); the message names the missing keys.
+    """
+    require_deploy(('onnx',), what='reading an ONNX model')
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    raw = {p.key: p.value for p in proto.metadata_props}
+    needed = ('classes', 'input_size', 'mean', 'std', 'to_rgb', 'preprocess')
+    missing = [k for k in needed if k not in raw]
+    if missing:
+        raise OnnxExportError(
+            f'{path} lacks the ferlab metadata {missing}; export it with tools/deployment/pytorch2onnx.py'
+        )
+    meta = {}
+    for key, value in raw.items():
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError:
+            meta[key] = value
+    return meta
+
+
+def onnx_parity(
+    model: nn.Module, path: str, batch_sizes: Sequence[int] = (1, 3), seed: int = 0
+) -> dict[int, float]:
+    """Max ``|logit_onnxruntime - logit_torch|`` per batch size on seeded random inputs.
+
+    Returns:
+        ``{batch_size: max_abs_diff}``.
+    """
+    require_deploy(('onnxruntime',), what='checking an ONNX export')
+    import onnxruntime as ort
+
+    meta = read_onnx_meta(path)
+    h, w = meta['input_size']
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    wrapper = LogitsModel(model.cpu().eval()).eval()
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for b in batch_sizes:
+        x = torch.randn(b, 3, h, w, generator=gen)
+        with torch.no_grad():
+            ref = wrapper(x).numpy()
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        if got.shape != ref.shape:
+            raise OnnxExportError(
+                f'{path}: onnxruntime returned {got.shape} for a batch of {b}, torch {ref.shape}'
+            )
+        out[b] = float(np.abs(got.astype(np.float64) - ref).max())
+    return out
