@@ -261,3 +261,55 @@ def test_video_clip_frame_labels_follow_the_label_map():
         np.testing.assert_array_equal(fl, expect)
         blanked += int((a['frame_labels'] == gone).sum())
     assert blanked > 0  # some kept window had a frame of the dropped class, now -1
+
+
+def _shares_two_aus_with_a_prototype(au_indices) -> list[str]:
+    """Prototype names (the EMFACS table of expressions.py) that share >= 2 AUs with ``au_indices``."""
+    from ferlab.datasets.synthfer.expressions import PROTOTYPES
+
+    names = {AU_LIST[i] for i in au_indices}
+    return [k for k, v in PROTOTYPES.items() if len(names & set(v)) >= 2]
+
+
+def test_other_au_sets_lie_outside_every_prototype():
+    from ferlab.datasets.synthfer.expressions import PROTOTYPES, other_au_sets
+
+    sets = set(other_au_sets(resolve_domain('default')['prototypes']))
+    # hand-picked: a full prototype, partial prototypes and a prototype plus one AU are not "Other"
+    for excluded in [(6, 12), (1, 4), (1, 2), (4, 7, 23), (1, 2, 5), (6, 12, 25), (9, 15), (12, 14)]:
+        assert excluded not in sets
+    for kept in [(9, 26), (2, 10), (7, 10, 25), (1, 9, 12)]:
+        assert kept in sets
+    for combo in sets:
+        assert 2 <= len(combo) <= 3
+        assert all(len(set(combo) & set(p)) <= 1 for p in PROTOTYPES.values())
+    # the alt_convention fear {1, 2, 5, 20, 25} rules out (20, 25), which the default prototypes allow
+    alt = set(other_au_sets(resolve_domain('alt_convention')['prototypes']))
+    assert (20, 25) in sets and (20, 25) not in alt
+
+
+def test_synthfer_video_8_classes_has_other_frames_outside_the_prototypes():
+    from ferlab.datasets import AFFWILD2_CLASSES
+
+    ds = DATASETS.build(dict(type='SynthFERVideo', split='train', num_clips=6, clip_len=64, img_size=32,
+                             label_set='affwild2', pipeline=PIPE))  # fmt: skip
+    assert ds.classes == AFFWILD2_CLASSES and ds.classes[7] == 'Other'
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    other = [d for d in infos if d['gt_label'] == 7]
+    assert len(other) >= 5
+    for d in other:
+        aus = np.asarray(d['au_label'])
+        strong = np.flatnonzero(aus >= 0.5 * aus.max())
+        assert _shares_two_aus_with_a_prototype(strong) == [], (d['frame_idx'], strong)
+    # every expressive class appears in the clips, Other included
+    assert set(np.unique([d['gt_label'] for d in infos]).tolist()) == set(range(8))
+
+
+def test_synthfer_images_other_class_has_a_non_prototype_au_set():
+    gen = SynthFERGenerator('affwild2', img_size=32, seed=1)
+    rng = np.random.default_rng(0)
+    spont = gen.expr['spontaneous_max'] * (1 + gen.expr['asymmetry'])  # weak AUs after left/right asymmetry
+    for _ in range(200):
+        au_l, au_r, _ = gen.sample_aus('other', rng, intensity=0.8)  # Other AUs >= 0.5 * 0.8 * 0.75
+        active = np.flatnonzero(np.maximum(au_l, au_r) > spont)
+        assert 2 <= active.size <= 3 and _shares_two_aus_with_a_prototype(active) == []

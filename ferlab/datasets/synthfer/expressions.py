@@ -22,6 +22,8 @@ the subject's left appears on the image's right.
 from __future__ import annotations
 
 import copy
+import itertools
+from functools import lru_cache
 
 from ..categories import (
     AFFECTNET7_CLASSES,
@@ -55,7 +57,7 @@ PROTOTYPES: dict[str, dict[int, float]] = {
     'anger': {4: 1.0, 5: 0.7, 7: 1.0, 23: 1.0},
     'disgust': {9: 1.0, 15: 0.7, 17: 0.8},
     'contempt': {12: 0.8, 14: 1.0},
-    # 'Other' (Aff-Wild2): AUs active but no prototype; the generator draws random AU sets.
+    # 'Other' (Aff-Wild2): AUs active but no prototype; the generator draws one of other_au_sets().
     'other': {},
 }
 #: Expressions whose prototype is drawn on one side only.
@@ -245,6 +247,40 @@ def resolve_domain(domain: str | dict) -> dict:
     return dict(
         name=domain.get('name', preset), nuisance=nuisance, expression=expression, prototypes=prototypes
     )
+
+
+def other_au_sets(prototypes: dict[str, dict[int, float]], sizes=(2, 3)) -> tuple[tuple[int, ...], ...]:
+    """AU patterns of the Aff-Wild2 class "Other": AU sets outside every prototype.
+
+    A set of ``sizes`` AUs of :data:`AU_LIST` qualifies when it shares at most one
+    AU with every non-empty prototype of ``prototypes`` (the domain's, so the
+    ``alt_convention`` prototypes count there): it is then neither a prototype, nor
+    a partial prototype (two or more of its AUs), nor a prototype plus extra AUs.
+    With the default prototypes there are 91 pairs and 240 triples.
+
+    Args:
+        prototypes: Expression -> ``{AU: intensity}``, e.g. ``resolve_domain(...)['prototypes']``.
+        sizes: Numbers of AUs per set.
+
+    Returns:
+        Sorted AU tuples, in :data:`AU_LIST` order.
+    """
+    key = tuple(sorted((k, tuple(sorted(v))) for k, v in prototypes.items() if v and k != 'other'))
+    return _other_au_sets(key, tuple(sizes))
+
+
+@lru_cache(maxsize=16)
+def _other_au_sets(key: tuple, sizes: tuple) -> tuple[tuple[int, ...], ...]:
+    protos = [set(aus) for _, aus in key]
+    out = [
+        combo
+        for k in sizes
+        for combo in itertools.combinations(AU_LIST, k)
+        if all(len(p.intersection(combo)) <= 1 for p in protos)
+    ]
+    if not out:
+        raise ValueError(f'no AU set of sizes {sizes} lies outside the prototypes {dict(key)}')
+    return tuple(out)
 
 
 def label_set_classes(label_set: str | tuple | list) -> tuple[str, ...]:

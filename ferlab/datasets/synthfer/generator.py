@@ -17,7 +17,15 @@ from typing import Sequence
 import numpy as np
 
 from ..categories import canonical
-from .expressions import AU_INDEX, AU_LIST, BILATERAL_AUS, UNILATERAL, label_set_classes, resolve_domain
+from .expressions import (
+    AU_INDEX,
+    AU_LIST,
+    BILATERAL_AUS,
+    UNILATERAL,
+    label_set_classes,
+    other_au_sets,
+    resolve_domain,
+)
 from .renderer import SKIN_TONES, FaceRenderer, Identity, Occluder, Pose, Scene, _clip01
 
 SPLIT_CODES = {'train': 0, 'val': 1, 'test': 2}
@@ -139,11 +147,12 @@ class SynthFERGenerator:
             lo, hi = e['low_intensity'] if rng.random() < e['low_intensity_prob'] else e['intensity']
             intensity = float(rng.uniform(lo, hi))
         proto = self._proto_vector(name) if name != 'other' else np.zeros(n)
-        if name == 'other':  # a random AU set that is no prototype
-            k = int(rng.integers(2, 4))
-            proto[rng.choice(n, k, replace=False)] = rng.uniform(0.5, 1.0, k)
+        if name == 'other':  # an AU set outside every prototype (other_au_sets), kept whole
+            sets = other_au_sets(self.protos)
+            aus = [AU_INDEX[au] for au in sets[int(rng.integers(len(sets)))]]
+            proto[aus] = rng.uniform(0.5, 1.0, len(aus))
         active = np.flatnonzero(proto)
-        if active.size:
+        if active.size and name != 'other':
             drop = rng.random(active.size) < e['drop_au_prob']
             if drop.all():
                 drop[rng.integers(active.size)] = False
@@ -371,7 +380,8 @@ class SynthFERGenerator:
         env_all = np.zeros(length)
         base_l, base_r, _ = self.sample_aus('neutral', rng)
         t = int(rng.integers(0, 8))
-        expressive = [i for i, n in enumerate(self.canon) if n not in ('neutral', 'other')] or [neutral]
+        # Segments of every class but neutral ('other' too when the label set has it, as Aff-Wild2).
+        expressive = [i for i, n in enumerate(self.canon) if n != 'neutral'] or [neutral]
         while t < length:
             cls = int(expressive[int(rng.integers(len(expressive)))])
             on, apex, off = int(rng.integers(3, 9)), int(rng.integers(4, 13)), int(rng.integers(3, 9))
