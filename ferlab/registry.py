@@ -39,7 +39,7 @@ from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmengine.registry import Registry, build_from_cfg
 
 _NOT_FOUND = re.compile(r"^'?(?P<type>.+?) is not in the (?:(?P<scope>[^:\s]+)::)?(?P<name>.+?) registry")
 
@@ -180,6 +180,14 @@ EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['ferlab.evaluation'])
 VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['ferlab.visualization'])
 VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, ['ferlab.visualization'])
 
+#: Face detectors for inference (``ferlab.inference.detectors``); no mmengine counterpart.
+FACE_DETECTORS = FerRegistry(
+    'face detector',
+    scope='ferlab',
+    locations=['ferlab.inference'],
+    build_func=_wrap_build_func(build_from_cfg),
+)
+
 #: Registries listed by ``python -m ferlab.registry``; the aliases share MODELS.
 ALL_REGISTRIES = {
     'RUNNERS': RUNNERS,
@@ -200,6 +208,7 @@ ALL_REGISTRIES = {
     'EVALUATOR': EVALUATOR,
     'VISUALIZERS': VISUALIZERS,
     'VISBACKENDS': VISBACKENDS,
+    'FACE_DETECTORS': FACE_DETECTORS,
 }
 
 
@@ -208,6 +217,7 @@ def list_modules(include_parent: bool = False) -> dict[str, list[str]]:
     import ferlab.datasets  # noqa: F401
     import ferlab.engine  # noqa: F401
     import ferlab.evaluation  # noqa: F401
+    import ferlab.inference  # noqa: F401
     import ferlab.models  # noqa: F401
     import ferlab.visualization  # noqa: F401
 

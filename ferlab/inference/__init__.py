@@ -3,9 +3,11 @@
 * :mod:`.sources` — :class:`Frame`, :func:`expand_inputs`, :func:`iter_frames`.
 * :mod:`.backends` — the :class:`Backend` interface and :class:`TorchBackend`
   (``ferlab.inference.onnx_backend.OnnxBackend`` is the ONNX Runtime one).
+* :mod:`.detectors` — face detectors (registry ``FACE_DETECTORS``) and :func:`align_face`.
 """
 
 from .backends import Backend, TorchBackend, model_classes, model_input_size
+from .detectors import Face, HaarFaceDetector, WholeImage, YuNetFaceDetector, align_face, build_detector
 from .sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -17,6 +19,12 @@ from .sources import (
 )
 
 __all__ = [
+    'Face',
+    'HaarFaceDetector',
+    'WholeImage',
+    'YuNetFaceDetector',
+    'align_face',
+    'build_detector',
     'Backend',
     'Frame',
     'IMAGE_EXTENSIONS',

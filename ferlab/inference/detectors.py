@@ -1,0 +1,344 @@
+"""Face detectors and face alignment for inference on photos and videos.
+
+Detectors are registered in :data:`ferlab.registry.FACE_DETECTORS` and built
+from config dicts (``dict(type='HaarFaceDetector', min_size=40)``). Each is a
+callable ``detector(image) -> list[Face]`` on a BGR uint8 image ``(H, W, 3)``;
+:func:`align_face` turns a :class:`Face` into an upright square crop.
+
+* :class:`HaarFaceDetector` (default): OpenCV's Viola-Jones cascade
+  ``haarcascade_frontalface_default.xml`` shipped in the opencv-python wheel
+  (``cv2.data``), with the eye cascade for the roll angle.
+* :class:`YuNetFaceDetector`: ``cv2.FaceDetectorYN`` with a YuNet ONNX file
+  the user downloads; its 5 landmarks give a similarity alignment.
+* :class:`WholeImage`: no detection; the image already is an aligned face.
+
+Nothing is downloaded and nothing is read from disk after construction.
+"""
+
+from __future__ import annotations
+
+import math
+import os.path as osp
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ferlab.registry import FACE_DETECTORS
+from ferlab.utils.errors import FerlabInputError, InputFileNotFoundError
+
+__all__ = [
+    'ARCFACE_TEMPLATE',
+    'Face',
+    'HaarFaceDetector',
+    'WholeImage',
+    'YuNetFaceDetector',
+    'align_face',
+    'build_detector',
+    'haar_cascade_path',
+]
+
+#: Five-point template (right eye, left eye, nose tip, right and left mouth corners, in image
+#: coordinates: "right eye" is the subject's right, on the image's left) of a 112 x 112 face crop;
+#: the InsightFace/ArcFace alignment reference (Deng et al., CVPR 2019).
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+
+YUNET_URL = 'https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet'
+
+
+@dataclass
+class Face:
+    """One detected face.
+
+    Attributes:
+        box: ``(x, y, w, h)`` in pixels of the (upright) image.
+        score: Detector confidence. YuNet: a probability; Haar: the cascade's
+            level weight of the detection (unbounded, larger is surer);
+            :class:`WholeImage`: 1.0.
+        landmarks: ``(5, 2)`` points in :data:`ARCFACE_TEMPLATE` order, or ``None``.
+        roll: In-plane rotation of the face in degrees (eye line vs horizontal,
+            positive clockwise in image coordinates), or ``None`` when unknown.
+        whole: The face is the whole image (:class:`WholeImage`): the crop is
+            the image unchanged.
+    """
+
+    box: tuple[int, int, int, int]
+    score: float
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    roll: float | None = None
+    whole: bool = False
+
+
+def _order(faces: list[Face], max_faces: int | None) -> list[Face]:
+    """Keep the ``max_faces`` largest faces, then order them left to right (then top to bottom)."""
+    if max_faces is not None and len(faces) > max_faces:
+        faces = sorted(faces, key=lambda f: (-f.box[2] * f.box[3], f.box[0], f.box[1]))[:max_faces]
+    return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
+
+
+def haar_cascade_path(name: str) -> str:
+    """Path of an OpenCV Haar cascade shipped in ``cv2.data``.
+
+    Raises:
+        FerlabInputError: This OpenCV has no ``cv2.data`` or lacks the file
+            (OpenCV 5 dropped the cascades; ferlab needs ``opencv-python>=4.8,<5``).
+    """
+    base = getattr(getattr(cv2, 'data', None), 'haarcascades', None)
+    path = osp.join(base, name) if base else None
+    if path is None or not osp.isfile(path) or not hasattr(cv2, 'CascadeClassifier'):
+        raise FerlabInputError(
+            f'OpenCV {cv2.__version__} does not ship the Haar cascade {name} '
+            f'(looked in {base or "cv2.data: missing"}); install opencv-python>=4.8,<5 '
+            "(pip install 'opencv-python>=4.8,<5') or use --detector yunet / whole"
+        )
+    return path
+
+
+@FACE_DETECTORS.register_module()
+class HaarFaceDetector:
+    """OpenCV Viola-Jones frontal-face cascade with eye-based roll estimation.
+
+    Viola & Jones, "Rapid Object Detection using a Boosted Cascade of Simple
+    Features", CVPR 2001; the cascade is OpenCV's
+    ``haarcascade_frontalface_default.xml``. The roll angle comes from
+    ``haarcascade_eye.xml`` run on the upper 60 % of each face box: with one
+    eye found in each half of the box, ``roll = atan2(dy, dx)`` of the line
+    joining them; otherwise ``roll = 0``.
+
+    Args:
+        scale_factor: Pyramid step of ``detectMultiScale``.
+        min_neighbors: Overlapping raw detections needed to keep a face.
+        min_size: Smallest face side in pixels.
+        max_faces: Keep at most this many faces (the largest); ``None``: all.
+        align_roll: Estimate the roll angle (eye cascade).
+        max_roll: Roll angles beyond this (degrees) are treated as wrong eye
+            detections and ignored.
+    """
+
+    def __init__(
+        self,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 30,
+        max_faces: int | None = None,
+        align_roll: bool = True,
+        max_roll: float = 45.0,
+    ):
+        self.face_cascade = cv2.CascadeClassifier(haar_cascade_path('haarcascade_frontalface_default.xml'))
+        self.eye_cascade = (
+            cv2.CascadeClassifier(haar_cascade_path('haarcascade_eye.xml')) if align_roll else None
+        )
+        if self.face_cascade.empty() or (self.eye_cascade is not None and self.eye_cascade.empty()):
+            raise FerlabInputError(f'OpenCV {cv2.__version__} could not load its Haar cascades from cv2.data')
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.max_faces = max_faces
+        self.max_roll = max_roll
+
+    def _roll(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> float:
+        x, y, w, h = box
+        roi = gray[y : y + int(0.6 * h), x : x + w]
+        if roi.size == 0:
+            return 0.0
+        eyes = self.eye_cascade.detectMultiScale(roi, 1.1, 5, minSize=(max(w // 8, 5), max(w // 8, 5)))
+        left = [e for e in eyes if e[0] + e[2] / 2 < w / 2]
+        right = [e for e in eyes if e[0] + e[2] / 2 >= w / 2]
+        if not left or not right:
+            return 0.0
+        a = max(left, key=lambda e: e[2] * e[3])
+        b = max(right, key=lambda e: e[2] * e[3])
+        dx = (b[0] + b[2] / 2) - (a[0] + a[2] / 2)
+        dy = (b[1] + b[3] / 2) - (a[1] + a[3] / 2)
+        roll = math.degrees(math.atan2(dy, dx))
+        return roll if abs(roll) <= self.max_roll else 0.0
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        """Detect faces in a BGR uint8 image ``(H, W, 3)``; ordered left to right."""
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        gray = cv2.equalizeHist(gray)
+        boxes, _, weights = self.face_cascade.detectMultiScale3(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+            outputRejectLevels=True,
+        )
+        faces = []
+        for box, weight in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).reshape(-1)):
+            box = tuple(int(v) for v in box)
+            roll = self._roll(gray, box) if self.eye_cascade is not None else None
+            faces.append(Face(box=box, score=float(weight), roll=roll))
+        return _order(faces, self.max_faces)
+
+
+@FACE_DETECTORS.register_module()
+class YuNetFaceDetector:
+    """YuNet (Wu et al., "YuNet: A Tiny Millisecond-level Face Detector",
+    Machine Intelligence Research 2023) through ``cv2.FaceDetectorYN``.
+
+    The ONNX model is not shipped with ferlab: download
+    ``face_detection_yunet_2023mar.onnx`` from the OpenCV model zoo
+    (:data:`YUNET_URL`) and pass its path. Its 5 landmarks give a similarity
+    alignment (:func:`align_face`).
+
+    Args:
+        model: Path of the YuNet ONNX file.
+        score_threshold: Minimum face score.
+        nms_threshold: Non-maximum suppression IoU threshold.
+        top_k: Candidates kept before NMS.
+        max_faces: Keep at most this many faces (the largest); ``None``: all.
+
+    Raises:
+        FileNotFoundError: ``model`` does not exist (the message says where to get it).
+        FerlabInputError: This OpenCV has no ``FaceDetectorYN`` (needs >= 4.8).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.3,
+        top_k: int = 5000,
+        max_faces: int | None = None,
+    ):
+        if not model or not osp.isfile(model):
+            raise InputFileNotFoundError(
+                f'YuNet model file {model!r} does not exist; download face_detection_yunet_2023mar.onnx '
+                f'from {YUNET_URL} and pass its path (--yunet-model PATH)'
+            )
+        if not hasattr(cv2, 'FaceDetectorYN'):
+            raise FerlabInputError(
+                f'OpenCV {cv2.__version__} has no cv2.FaceDetectorYN (needs opencv-python>=4.8)'
+            )
+        try:
+            self.net = cv2.FaceDetectorYN.create(model, '', (320, 320), score_threshold, nms_threshold, top_k)
+        except cv2.error as err:
+            msg = str(err).strip().splitlines()[-1] if str(err).strip() else 'unknown error'
+            raise FerlabInputError(
+                f'YuNet model file {model!r} could not be loaded by OpenCV: {msg}'
+            ) from None
+        self.max_faces = max_faces
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        """Detect faces in a BGR uint8 image ``(H, W, 3)``; ordered left to right."""
+        h, w = image.shape[:2]
+        self.net.setInputSize((w, h))
+        _, dets = self.net.detect(image)
+        faces = []
+        for d in [] if dets is None else dets:
+            x, y, bw, bh = (int(round(v)) for v in d[:4])
+            faces.append(
+                Face(
+                    box=(x, y, bw, bh), score=float(d[14]), landmarks=d[4:14].reshape(5, 2).astype(np.float64)
+                )
+            )
+        return _order(faces, self.max_faces)
+
+
+@FACE_DETECTORS.register_module()
+class WholeImage:
+    """No detection: every image is one aligned face (e.g. RAF-DB's aligned crops).
+
+    The face is the whole image, ``score=1.0``; :func:`align_face` returns
+    the image unchanged, so the model sees exactly what ``tools/test.py``
+    gives it for the same file.
+    """
+
+    def __init__(self, max_faces: int | None = None):
+        self.max_faces = max_faces
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        h, w = image.shape[:2]
+        return [Face(box=(0, 0, w, h), score=1.0, whole=True)]
+
+
+def build_detector(cfg: dict | str | object) -> object:
+    """A detector from a config dict, a short name (``'haar'``, ``'yunet'``, ``'whole'``) or an instance."""
+    short = {'haar': 'HaarFaceDetector', 'yunet': 'YuNetFaceDetector', 'whole': 'WholeImage'}
+    if isinstance(cfg, str):
+        cfg = dict(type=short.get(cfg, cfg))
+    if isinstance(cfg, dict):
+        cfg = dict(cfg)
+        if isinstance(cfg.get('type'), str):
+            cfg['type'] = short.get(cfg['type'], cfg['type'])
+        return FACE_DETECTORS.build(cfg)
+    if not callable(cfg):
+        raise TypeError(
+            f'a face detector must be a config dict, a name or a callable, got {type(cfg).__name__}'
+        )
+    return cfg
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform ``(2, 3)`` taking points ``src`` to ``dst`` (Umeyama, TPAMI 1991)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def align_face(image: np.ndarray, face: Face, margin: float = 0.2, square: bool = True) -> np.ndarray:
+    """Cut one face out of ``image`` as an upright crop at the image's resolution.
+
+    * ``face.whole``: the image itself (unchanged).
+    * With 5 landmarks: the similarity transform (Umeyama) that takes them
+      onto :data:`ARCFACE_TEMPLATE`, scaled to a square of side
+      ``S = max(w, h) * (1 + 2 * margin)`` with the template shrunk by
+      ``1 / (1 + 2 * margin)`` about the crop centre (``margin=0`` is the
+      ArcFace crop).
+    * Otherwise: the box grown by ``margin`` of its size on every side
+      (made square first when ``square``: side ``max(w, h)``), rotated by
+      ``-roll`` about the box centre when a roll angle is known.
+
+    Pixels outside the image are black (constant padding), so a face at the
+    border keeps its position in the crop. The backend resizes the crop to
+    the model's input size.
+
+    Args:
+        image: BGR uint8 ``(H, W, 3)``.
+        face: A detection.
+        margin: Extra context on each side, as a fraction of the box size.
+        square: Square crop (side ``max(w, h)`` before the margin).
+
+    Returns:
+        BGR uint8 crop ``(S_h, S_w, 3)``.
+    """
+    if face.whole:
+        return image
+    x, y, w, h = face.box
+    if square:
+        side = max(w, h)
+        out_w = out_h = max(1, int(round(side * (1 + 2 * margin))))
+    else:
+        out_w, out_h = max(1, int(round(w * (1 + 2 * margin)))), max(1, int(round(h * (1 + 2 * margin))))
+    if face.landmarks is not None:
+        side = out_w if square else max(out_w, out_h)
+        dst = ((ARCFACE_TEMPLATE - 56.0) / (1 + 2 * margin) + 56.0) * (side / 112.0)
+        m = _similarity(np.asarray(face.landmarks, np.float64), dst)
+        return cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    if not face.roll:
+        x0, y0 = int(round(cx - out_w / 2.0)), int(round(cy - out_h / 2.0))
+        ih, iw = image.shape[:2]
+        crop = np.zeros((out_h, out_w) + image.shape[2:], image.dtype)
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + out_w, iw), min(y0 + out_h, ih)
+        if sx1 > sx0 and sy1 > sy0:
+            crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+        return crop
+    m = cv2.getRotationMatrix2D((cx, cy), face.roll, 1.0)  # positive angle: counter-clockwise turn
+    m[0, 2] += out_w / 2.0 - cx
+    m[1, 2] += out_h / 2.0 - cy
+    return cv2.warpAffine(image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
