@@ -82,7 +82,9 @@ class SynthFER(_SynthBase):
     noisy), ``clean_label``, ``au_label`` ``(16,)`` in
     :data:`~ferlab.datasets.synthfer.expressions.AU_LIST` order with
     ``au_mask`` (all true), ``gt_score`` (normalised votes of 10 simulated
-    raters) when ``soft_labels``, ``domain``, ``identity`` and ``occluder``.
+    raters) when ``soft_labels``, ``domain``, ``identity``, ``occluder`` and
+    ``landmarks`` ``(68, 2)`` float32 iBUG 300-W ``(x, y)`` pixel coordinates of the served
+    image (:meth:`~.renderer.FaceRenderer.landmarks68`).
 
     Args:
         split: ``'train'``, ``'val'`` or ``'test'``; splits share no identities.
@@ -129,12 +131,15 @@ class SynthFER(_SynthBase):
     def arrays(self) -> dict:
         """The rendered split as arrays (``imgs``, ``labels``, ``aus``, ``identities`` ...), cached."""
         params = dict(self._gen_params, n=self.num_samples)
-        return _cached(
+        data = _cached(
             'img',
             params,
             lambda: self.generator.generate(self.split, self.num_samples, num_workers=self.num_workers),
             self.cache_dir,
         )
+        if 'landmarks' not in data:  # a cache written without landmarks: recompute them, no rendering
+            data['landmarks'] = self.generator.landmarks(self.split, self.num_samples)
+        return data
 
     def load_annotations(self) -> list[dict]:
         data = self.arrays()
@@ -151,6 +156,7 @@ class SynthFER(_SynthBase):
             info = dict(img=data['imgs'][i], gt_label=int(noisy[i]), clean_label=int(clean[i]),
                         au_label=data['aus'][i], au_mask=mask, domain=self.domain_name,
                         identity=int(data['identities'][i]), occluder=OCCLUDER_KINDS[int(data['occluders'][i])],
+                        landmarks=data['landmarks'][i],
                         img_path=f'synthfer://{self.domain_name}/{self.split}/{i:06d}')  # fmt: skip
             if self.soft_labels:
                 info['gt_score'] = votes[i] / votes[i].sum()

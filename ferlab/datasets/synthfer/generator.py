@@ -250,13 +250,22 @@ class SynthFERGenerator:
         )
 
     # ----------------------------------------------------------------- samples
-    def sample(self, split: str, index: int, n_samples: int) -> dict:
+    def sample(self, split: str, index: int, n_samples: int, render: bool = True) -> dict:
         """Render sample ``index`` of a split of ``n_samples`` images.
+
+        Args:
+            split: Split name.
+            index: Sample index in the split.
+            n_samples: Size of the split (it fixes the number of identities).
+            render: ``False`` skips drawing (``img`` is ``None``); every other field, the
+                landmarks included, is the same as when rendering (drawing uses no random draw).
 
         Returns:
             dict with ``img`` ``(H, W, 3)`` uint8 BGR, ``label`` (clean class),
             ``au_l``/``au_r``/``au`` ``(16,)``, ``identity`` id, ``occluder``
-            (index in :data:`OCCLUDER_KINDS`), ``intensity``, ``votes`` ``(C,)``.
+            (index in :data:`OCCLUDER_KINDS`), ``intensity``, ``votes`` ``(C,)``,
+            ``landmarks`` ``(68, 2)`` iBUG 300-W pixel coordinates of the drawn face
+            (:meth:`FaceRenderer.landmarks68`).
         """
         rng = self._rng(_STREAM_SAMPLE, split, index)
         label = int(self._class_cdf.searchsorted(rng.random(), side='right'))
@@ -264,9 +273,11 @@ class SynthFERGenerator:
         au_l, au_r, intensity = self.sample_aus(self.canon[label], rng)
         pose = self.sample_pose(rng)
         scene = self.sample_scene(rng)
-        img = self.renderer.render(self.identity(ident), pose, au_l, au_r, scene)
+        idn = self.identity(ident)
+        img = self.renderer.render(idn, pose, au_l, au_r, scene) if render else None
+        landmarks = self.renderer.landmarks68(idn, pose, au_l, au_r)
         return dict(img=img, label=label, au_l=au_l, au_r=au_r, au=np.maximum(au_l, au_r), identity=ident,
-                    pose=np.array([pose.yaw, pose.roll, pose.scale, pose.tx, pose.ty]),
+                    landmarks=landmarks, pose=np.array([pose.yaw, pose.roll, pose.scale, pose.tx, pose.ty]),
                     occluder=OCCLUDER_KINDS.index(scene.occluder.kind) if scene.occluder else 0,
                     intensity=intensity, votes=self.votes(label, intensity, rng))  # fmt: skip
 
@@ -301,6 +312,7 @@ class SynthFERGenerator:
             'intensities': ('intensity', (), np.float32),
             'votes': ('votes', (len(self.classes),), np.int64),
             'poses': ('pose', (5,), np.float32),
+            'landmarks': ('landmarks', (68, 2), np.float32),
         }
         out = {
             key: _empty_small_pages((len(idx), *shape), dtype) for key, (_, shape, dtype) in fields.items()
@@ -315,6 +327,14 @@ class SynthFERGenerator:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        return out
+
+    def landmarks(self, split: str, n_samples: int, indices: Sequence[int] | None = None) -> np.ndarray:
+        """``(N, 68, 2)`` float32 landmarks of a split without rendering (equal to ``generate``'s)."""
+        idx = list(range(n_samples) if indices is None else indices)
+        out = np.empty((len(idx), 68, 2), np.float32)
+        for j, i in enumerate(idx):
+            out[j] = self.sample(split, i, n_samples, render=False)['landmarks']
         return out
 
     def apply_label_noise(self, labels: np.ndarray, split: str, noise: dict | None) -> np.ndarray:

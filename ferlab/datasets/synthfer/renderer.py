@@ -400,38 +400,124 @@ class FaceRenderer:
             mask = cv2.dilate(mask, np.ones((2 * margin_px + 1,) * 2, np.uint8))
         return mask.astype(bool)
 
-    def landmarks68(self, idn: Identity, pose: Pose) -> np.ndarray:
-        """``(68, 2)`` pixel coordinates of the iBUG-68 points of the neutral face under ``pose``.
+    def landmarks68(self, idn: Identity, pose: Pose, au_l: np.ndarray | None = None,
+                    au_r: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """``(68, 2)`` pixel coordinates of the iBUG 300-W points of the face :meth:`render` draws.
 
-        Jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67, from the
-        renderer's canonical geometry (AU deformations are not applied).
+        The points are taken from the same canonical geometry as the drawing (same AU
+        deformations, same per-primitive depth under yaw), in the iBUG order with the
+        subject's right side (image left) first: jaw 0-16 (face contour at depth 0, ear to
+        ear through the chin, lowered by AU26 as the contour is), brows 17-21 / 22-26 (brow
+        centre line, outer -> inner / inner -> outer), nose bridge 27-30 (eye line to the tip
+        ellipse, depths 0.55 -> 0.65), lower nose 31-35 (nostril outer edges, nostril bottoms,
+        tip bottom), eyes 36-41 / 42-47 (the lid curves: corner, two upper-lid points at
+        t = 1/3, 2/3, corner, two lower-lid points), outer lips 48-59 (corners 48 / 54, upper
+        lip contour with the AU10 lift, lower lip contour), inner lips 60-67 (the same
+        corners, upper / lower inner lip lines at the half-way points; AU25/26 open them).
+        A pixel centre is an integer coordinate, as in the drawing; occluders do not hide
+        points (they are annotated as if visible, as in AffectNet).
+
+        Args:
+            idn: Identity parameters.
+            pose: Head pose.
+            au_l: ``(16,)`` AU intensities of the subject's left side; ``None`` = neutral.
+            au_r: ``(16,)`` AU intensities of the subject's right side; ``None`` = neutral.
+
+        Returns:
+            ``(68, 2)`` float64 ``(x, y)`` pixel coordinates.
         """
+        zero = np.zeros(len(AU_LIST))
+        au_l = zero if au_l is None else _clip01(np.asarray(au_l, float))
+        au_r = zero if au_r is None else _clip01(np.asarray(au_r, float))
+        if au_l.shape != (len(AU_LIST),) or au_r.shape != (len(AU_LIST),):
+            raise ValueError(f'AU vectors must have shape ({len(AU_LIST)},), got {au_l.shape} / {au_r.shape}')
+        left, right, mid = au_l.tolist(), au_r.tolist(), ((au_l + au_r) / 2).tolist()
+
+        def a(au, sx):  # as in _draw_face: sx = +1 is the subject's left (image right)
+            return left[AU_INDEX[au]] if sx > 0 else right[AU_INDEX[au]]
+
+        def m(au):
+            return mid[AU_INDEX[au]]
+
         self._set_pose(pose)
-        fw, fh, es = idn.face_w, idn.face_h, idn.eye_spacing
-        t = np.linspace(math.pi * 0.02, math.pi * 0.98, 17)[::-1]
+        fw, fh = idn.face_w, idn.face_h
+        # jaw: the lower half of the superellipse contour (drawn at depth 0), AU26 lowers it
+        t = np.linspace(math.pi * 0.98, math.pi * 0.02, 17)
         c, s = np.cos(t), np.sin(t)
         e = 2.0 / idn.jaw
-        jaw = np.stack([fw * np.sign(c) * np.abs(c) ** e, fh * np.abs(s) ** e - 0.05], 1)
-        jaw[:, 1] = np.maximum(jaw[:, 1], -0.05)
-        pts = [jaw]
-        for sx in (-1, 1):  # brows, image-left first
-            b = _bez((sx * 0.6, -0.42), (sx * 0.36, -0.47), (sx * 0.13, -0.40), 5) + [0, idn.brow_height]
-            pts.append(b if sx < 0 else b[::-1])
-        pts.append(np.stack([np.zeros(4), np.linspace(-0.15, 0.22, 4) * idn.nose_len], 1))
-        pts.append(
-            np.stack([np.linspace(-0.1, 0.1, 5), np.array([0.32, 0.34, 0.35, 0.34, 0.32]) * idn.nose_len], 1)
-        )
+        jx, jy = fw * np.sign(c) * np.abs(c) ** e, fh * np.abs(s) ** e
+        jaw_drop = 0.16 * m(26)
+        jy = np.where(jy > 0.35, jy + jaw_drop * (jy - 0.35) / (fh - 0.35), jy)
+        jaw = self._to_px(np.stack([jx, jy], 1), pose, 0.0)
+        # brows: the centre line of the drawn brow (same control points and AU terms)
+        brows = []
         for sx in (-1, 1):
-            cx, hw, up, lo = sx * 0.36 * es, 0.17 * idn.eye_size, 0.075 * idn.eye_size, 0.05 * idn.eye_size
-            xs = np.array([-hw, -hw / 3, hw / 3, hw, hw / 3, -hw / 3])
-            ys = np.array([0, -up, -up, 0, lo, lo]) - 0.12
-            pts.append(np.stack([cx + xs, ys], 1))
-        mw = 0.3 * idn.mouth_width
-        ang = np.linspace(math.pi, -math.pi, 13)[:-1]
-        pts.append(np.stack([mw * np.cos(ang), 0.64 - 0.06 * idn.lip_thickness * np.sin(ang)], 1))
-        ang = np.linspace(math.pi, -math.pi, 9)[:-1]
-        pts.append(np.stack([0.8 * mw * np.cos(ang), 0.64 - 0.01 * np.sin(ang)], 1))
-        out = self._to_px(np.concatenate(pts), pose)
+            k1, k2, k4 = a(1, sx), a(2, sx), a(4, sx)
+            b = idn.brow_height
+            inner = (sx * (0.13 - 0.05 * k4), -0.40 + b - 0.18 * k1 + 0.11 * k4)
+            midp = (sx * 0.36, -0.47 + b - 0.06 * k1 - 0.11 * k2 + 0.08 * k4)
+            outer = (sx * 0.6, -0.42 + b - 0.18 * k2 + 0.08 * k4)
+            brows.append(_bez(outer, midp, inner, 5) if sx < 0 else _bez(inner, midp, outer, 5))
+        brows = self._to_px(np.concatenate(brows), pose)
+        # nose: bridge on the midline, lower nose from the nostrils and the tip ellipse
+        L, nw, k9 = idn.nose_len, idn.nose_width, m(9)
+        bridge_y = np.array(
+            [-0.12, -0.12 + (0.28 * L + 0.12) / 3, -0.12 + 2 * (0.28 * L + 0.12) / 3, 0.28 * L]
+        )
+        bridge = self._to_px(np.stack([np.zeros(4), bridge_y], 1), pose, np.array([0.55, 0.55, 0.6, 0.65]))
+        nx, ny = (0.075 + 0.015 * k9) * nw, (0.33 - 0.045 * k9) * L
+        rx = 0.04 + 0.01 * k9
+        lower_nose = np.array([[-nx - rx, ny], [-nx, ny + 0.022], [0.0, 0.28 * L + 0.06], [nx, ny + 0.022],
+                               [nx + rx, ny]])  # fmt: skip
+        lower_nose = self._to_px(lower_nose, pose, 0.55)
+        # eyes: the lid curves of _eyes, upper lid image-left -> image-right corner, lower back
+        eyes = []
+        for sx in (-1, 1):
+            k5, k6, k7 = a(5, sx), a(6, sx), a(7, sx)
+            cx, cy = sx * 0.36 * idn.eye_spacing, -0.12
+            hw = 0.17 * idn.eye_size
+            up = max(0.012, 0.075 * idn.eye_size + 0.08 * k5 - 0.035 * k7 - 0.012 * k6)
+            lo = max(0.006, 0.05 * idn.eye_size - 0.03 * k7 - 0.03 * k6)
+            inner, outer = (cx - sx * hw, cy), (cx + sx * hw, cy + 0.005)
+            p0, p1 = (outer, inner) if sx < 0 else (inner, outer)
+            eyes.append(_bez(p0, (cx, cy - up), p1, 4))
+            eyes.append(_bez(p1, (cx, cy + lo), p0, 4)[1:3])
+        eyes = self._to_px(np.concatenate(eyes), pose)
+        # mouth: corners and lip lines of _mouth
+        y0 = 0.64
+        lt = idn.lip_thickness * (1 - 0.5 * m(23))
+        corners = {}
+        for sx in (-1, 1):
+            x = sx * 0.3 * idn.mouth_width
+            x += sx * (0.09 * a(12, sx) - 0.04 * a(14, sx) + 0.11 * a(20, sx) - 0.06 * m(23))
+            y = y0 - 0.14 * a(12, sx) - 0.015 * a(14, sx) + 0.12 * a(15, sx) + 0.02 * a(20, sx)
+            corners[sx] = np.array([x, y])
+        gap = 0.04 * m(25) + 0.26 * m(26)
+        up_in, lo_in = y0, y0 + gap - 0.02 * m(17)
+        up_top = up_in - 0.055 * lt
+        lo_bot = lo_in + 0.07 * lt - 0.025 * m(17)
+
+        def half(c, center_y, bow, n):  # corner -> centre, the half-curve of ``curve`` in _mouth
+            return _bez(c, (c[0] * 0.5, 0.3 * c[1] + 0.7 * center_y - bow), (0.0, center_y), n)
+
+        def lift(pts, amount):  # AU10 raises the upper lip per side, as in _mouth
+            w = _clip01((pts[:, 0] + 0.1) / 0.2)
+            out = pts.copy()
+            out[:, 1] -= amount * (a(10, -1) * (1 - w) + a(10, 1) * w)
+            return out
+
+        cl, cr = corners[-1], corners[1]
+        upper_out = lift(
+            np.concatenate([half(cl, up_top, 0.01, 4)[1:], half(cr, up_top, 0.01, 4)[::-1][1:-1]]), 0.1
+        )
+        lower_out = np.concatenate([half(cr, lo_bot, 0.0, 4)[1:], half(cl, lo_bot, 0.0, 4)[::-1][1:-1]])
+        upper_in = lift(np.concatenate([half(cl, up_in, 0.0, 3)[1:], half(cr, up_in, 0.0, 3)[1:2]]), 0.06)
+        lower_in = np.concatenate([half(cr, lo_in, 0.0, 3)[1:], half(cl, lo_in, 0.0, 3)[1:2]])
+        mouth = np.concatenate(
+            [cl[None], upper_out, cr[None], lower_out, cl[None], upper_in, cr[None], lower_in]
+        )
+        mouth = self._to_px(mouth, pose)
+        out = np.concatenate([jaw, brows, bridge, lower_nose, eyes, mouth])
         assert out.shape == (68, 2)
         return out
 

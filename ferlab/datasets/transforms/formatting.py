@@ -32,7 +32,8 @@ class PackFERInputs(BaseTransform):
     ``(H, W, C)`` frames) becomes ``(T, C, H, W)``.
 
     Annotations packed into :class:`FERDataSample`: ``gt_label``,
-    ``gt_score``, ``au_label`` (+ ``au_mask``); ``meta_keys`` present in
+    ``gt_score``, ``au_label`` (+ ``au_mask``), ``gt_landmarks`` ``(68, 2)`` float from
+    ``results['landmarks']`` (pixel coordinates of the packed image); ``meta_keys`` present in
     ``results`` become metainfo.
     """
 
@@ -51,6 +52,9 @@ class PackFERInputs(BaseTransform):
             sample.set_gt_score(results['gt_score'])
         if results.get('au_label') is not None:
             sample.set_au_label(results['au_label'], results.get('au_mask'))
+        if results.get('landmarks') is not None:  # (K, 2) pixel coordinates of the packed image
+            lm = torch.as_tensor(np.asarray(results['landmarks'], np.float32)).reshape(-1, 2)
+            sample.set_field(lm, 'gt_landmarks', dtype=torch.Tensor)
         sample.set_metainfo({k: results[k] for k in self.meta_keys if k in results})
         return dict(inputs=inputs, data_samples=sample)
 
