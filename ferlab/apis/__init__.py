@@ -1,3 +1,4 @@
 from .inference import inference_model, init_model
+from .inferencer import FERInferencer
 
-__all__ = ['inference_model', 'init_model']
+__all__ = ['FERInferencer', 'inference_model', 'init_model']

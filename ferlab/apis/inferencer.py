@@ -1,0 +1,395 @@
+"""``FERInferencer``: expressions of every face in photos, folders and videos.
+
+The shape of mmpretrain's ``ImageClassificationInferencer``::
+
+    inferencer = FERInferencer('configs/dan/dan_r18_rafdb.py', 'dan_rafdb.pth')
+    rows = inferencer(['photo.jpg', 'folder/', 'clip.mp4'])     # list of row dicts
+    inferencer('photos/*.jpg', out_dir='out', save_annotated=True)  # + out/predictions.csv
+
+    FERInferencer('model.onnx')(...)      # ONNX Runtime; the file's metadata replaces the config
+
+Pipeline per frame: :func:`ferlab.inference.iter_frames` (images decoded with
+EXIF orientation; videos streamed by :mod:`ferlab.inference.video`) → face
+detector (:mod:`ferlab.inference.detectors`) → :func:`align_face` → backend
+(:class:`~ferlab.inference.TorchBackend`: the config's test pipeline and data
+preprocessor, or ``OnnxBackend``). Faces are batched across frames and inputs
+(``batch_size`` crops per forward); each crop's scores do not depend on its
+batch. Rows are described in :mod:`ferlab.inference.writers`.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import os.path as osp
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from ferlab.inference.detectors import Face, align_face, build_detector
+from ferlab.inference.sources import Frame, iter_frames
+from ferlab.inference.writers import FORMATS, ResultWriter, empty_row, row_fields
+from ferlab.utils.errors import FerlabInputError
+
+BACKENDS = ('auto', 'pytorch', 'onnxruntime')
+
+
+class FERInferencer:
+    """Facial-expression inference on images, folders, globs, videos and cameras.
+
+    Args:
+        model: A config file / :class:`~mmengine.config.Config`, or an
+            ``.onnx`` file written by ``tools/deployment/pytorch2onnx.py``
+            (ONNX Runtime; needs no config), or a ready backend (anything with
+            the :class:`~ferlab.inference.Backend` interface).
+        checkpoint: Checkpoint for a config (``None``: the model's own
+            initialisation); ignored for ONNX files.
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
+        detector: ``'haar'`` (default), ``'yunet'``, ``'whole'``, a
+            ``FACE_DETECTORS`` config dict or a callable ``image -> list[Face]``.
+        yunet_model: YuNet ONNX file for ``detector='yunet'``.
+        margin: Context around each face box, as a fraction of its size
+            (see :func:`~ferlab.inference.align_face`).
+        batch_size: Face crops per forward pass.
+        max_faces: Keep at most this many faces per frame (the largest).
+        amp: Autocast the PyTorch forward (``tools/test.py --amp``).
+        backend: ``'auto'`` (ONNX Runtime for ``.onnx`` files, else PyTorch),
+            ``'pytorch'`` or ``'onnxruntime'``.
+        tracker: ``IoUTracker`` keyword arguments for video inputs.
+
+    Attributes:
+        backend: The backend; ``backend.meta`` holds ``classes``,
+            ``input_size`` and ``au_names``.
+        fields: Column names of the rows.
+        summary: Counts of the last call (``inputs``, ``frames``, ``faces``,
+            ``frames_without_face``, ``errors``, ``failed_inputs``).
+    """
+
+    def __init__(
+        self,
+        model,
+        checkpoint: str | None = None,
+        device: str = 'cpu',
+        detector='haar',
+        yunet_model: str | None = None,
+        margin: float = 0.2,
+        batch_size: int = 16,
+        max_faces: int | None = None,
+        amp: bool = False,
+        backend: str = 'auto',
+        tracker: dict | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise FerlabInputError(f'backend must be one of {BACKENDS}, got {backend!r}')
+        if batch_size < 1:
+            raise FerlabInputError(f'batch_size must be >= 1, got {batch_size}')
+        if max_faces is not None and max_faces < 1:
+            raise FerlabInputError(f'max_faces must be >= 1 or None, got {max_faces}')
+        self.backend = self._build_backend(model, checkpoint, device, amp, backend)
+        if detector in ('yunet', 'YuNetFaceDetector'):
+            detector = dict(type='YuNetFaceDetector', model=yunet_model)
+        self.detector = build_detector(detector)
+        self.margin = float(margin)
+        self.batch_size = int(batch_size)
+        self.max_faces = max_faces
+        self.tracker_cfg = dict(tracker or {})
+        self.classes = list(self.backend.meta['classes'])
+        self.au_names = list(self.backend.meta.get('au_names') or []) or None
+        self.fields = row_fields(self.classes, self.au_names)
+        self.summary: dict = {}
+
+    @staticmethod
+    def _build_backend(model, checkpoint, device, amp, backend):
+        if callable(model) and hasattr(model, 'meta'):
+            return model
+        is_onnx = isinstance(model, (str, Path)) and str(model).lower().endswith('.onnx')
+        if backend == 'onnxruntime' or (backend == 'auto' and is_onnx):
+            if not is_onnx:
+                raise FerlabInputError(f'--backend onnxruntime needs an .onnx file, got {model}')
+            from ferlab.inference.onnx_backend import OnnxBackend
+
+            return OnnxBackend(str(model), device)
+        if is_onnx:
+            raise FerlabInputError(f'{model} is an ONNX file: use the onnxruntime backend')
+        from ferlab.inference.backends import TorchBackend
+
+        return TorchBackend(model, checkpoint, device=device, amp=amp)
+
+    # ------------------------------------------------------------------ rows
+    def _face_row(self, frame: Frame, face: Face, face_id: int, scores, au_scores) -> dict:
+        x, y, w, h = (int(v) for v in face.box)
+        row = empty_row(
+            self.fields,
+            input=frame.input,
+            frame=int(frame.frame),
+            timestamp_s=float(frame.timestamp_s),
+            face_id=int(face_id),
+            x=x,
+            y=y,
+            w=w,
+            h=h,
+            det_score=float(face.score),
+            face_found=1,
+            label=self.classes[int(np.argmax(scores))],
+        )
+        row.update({c: float(p) for c, p in zip(self.classes, scores)})
+        if self.au_names and au_scores is not None:
+            row.update({a: float(p) for a, p in zip(self.au_names, au_scores)})
+        return row
+
+    def _empty_frame_row(self, frame: Frame) -> dict:
+        return empty_row(
+            self.fields,
+            input=frame.input,
+            frame=int(frame.frame),
+            timestamp_s=float(frame.timestamp_s),
+            face_found=0,
+            error=frame.error,
+        )
+
+    # ------------------------------------------------------------------ streaming
+    def iter_results(
+        self, inputs: str | Iterable[str], every_n_frames: int = 1, strict: bool = False
+    ) -> Iterator[tuple[Frame, list[dict]]]:
+        """Yield ``(frame, rows)`` for every frame of ``inputs``, in input and frame order.
+
+        Faces are detected frame by frame and scored in batches of
+        ``batch_size`` crops gathered across frames; at most one batch of
+        frames is held. In videos and cameras the face ids come from an
+        ``IoUTracker`` per input; in images they are the face's index (faces
+        ordered left to right).
+
+        Args:
+            inputs: Files, folders, globs, videos, ``'camera:N'``.
+            every_n_frames: Keep one video frame in this many.
+            strict: Raise :class:`FerlabInputError` at the first input that
+                cannot be read instead of yielding its error row.
+
+        Yields:
+            The frame (``image`` set, for annotation) and its rows: one per
+            face, or one ``face_found=0`` row (no face, or ``error``).
+        """
+        from ferlab.inference.tracker import IoUTracker
+
+        pending: list[tuple[Frame, list[Face], list[int]]] = []
+        crops: list[np.ndarray] = []
+        tracker, tracked_input = None, None
+
+        def flush() -> Iterator[tuple[Frame, list[dict]]]:
+            out = {'scores': np.zeros((0, len(self.classes))), 'au_scores': None}
+            if crops:
+                parts = [
+                    self.backend(crops[i : i + self.batch_size])
+                    for i in range(0, len(crops), self.batch_size)
+                ]
+                out['scores'] = np.concatenate([p['scores'] for p in parts])
+                if all(p.get('au_scores') is not None for p in parts):
+                    out['au_scores'] = np.concatenate([p['au_scores'] for p in parts])
+            k = 0
+            for frame, faces, ids in pending:
+                rows = []
+                for face, fid in zip(faces, ids):
+                    au = None if out['au_scores'] is None else out['au_scores'][k]
+                    rows.append(self._face_row(frame, face, fid, out['scores'][k], au))
+                    k += 1
+                yield frame, rows or [self._empty_frame_row(frame)]
+            pending.clear()
+            crops.clear()
+
+        for frame in iter_frames(inputs, every_n_frames):
+            if frame.error is not None or frame.image is None:
+                if strict:
+                    raise FerlabInputError(f'{frame.error or frame.input + ": unreadable"} (--strict)')
+                yield from flush()
+                yield frame, [self._empty_frame_row(frame)]
+                continue
+            faces = list(self.detector(frame.image))
+            if self.max_faces is not None and len(faces) > self.max_faces:
+                keep = sorted(range(len(faces)), key=lambda i: -faces[i].box[2] * faces[i].box[3])[
+                    : self.max_faces
+                ]
+                faces = [faces[i] for i in sorted(keep)]
+            if frame.is_video:
+                if tracked_input != frame.input:
+                    tracker, tracked_input = IoUTracker(**self.tracker_cfg), frame.input
+                ids = tracker.update(np.array([f.box for f in faces], np.float64).reshape(-1, 4))
+            else:
+                ids = list(range(len(faces)))
+            pending.append((frame, faces, ids))
+            crops.extend(align_face(frame.image, f, self.margin) for f in faces)
+            live = frame.input.startswith('camera:')
+            if len(crops) >= self.batch_size or len(pending) >= self.batch_size or live:
+                yield from flush()
+        yield from flush()
+
+    def iter_rows(
+        self,
+        inputs: str | Iterable[str],
+        every_n_frames: int = 1,
+        smooth: int = 0,
+        strict: bool = False,
+        on_frame: Callable[[Frame, list[dict]], None] | None = None,
+    ) -> Iterator[dict]:
+        """Yield the result rows of ``inputs`` and fill :attr:`summary`.
+
+        Args:
+            inputs: See :meth:`iter_results`.
+            every_n_frames: Keep one video frame in this many.
+            smooth: Window ``W`` of CFC-SP's SmoothPredicting applied per
+                tracked face of each video
+                (``ferlab.inference.smoothing.smooth_rows``): over the whole
+                video once it ends (centred window), causally for cameras.
+                ``0``: off. Images are never smoothed.
+            strict: Stop at the first unreadable input.
+            on_frame: Called with ``(frame, rows)`` for every frame before its
+                rows are smoothed (annotated images/videos use it).
+        """
+        summary = dict(inputs=0, frames=0, faces=0, frames_without_face=0, errors=0, failed_inputs=[])
+        self.summary = summary
+        video_rows: list[dict] = []
+        video_input = None
+        live: collections.deque = collections.deque()
+
+        def end_video() -> list[dict]:
+            nonlocal video_input
+            rows = list(video_rows)
+            video_rows.clear()
+            video_input = None
+            if smooth and rows:
+                from ferlab.inference.smoothing import smooth_rows
+
+                rows = smooth_rows(rows, self.classes, smooth, causal=False)
+            return rows
+
+        last_input = None
+        for frame, rows in self.iter_results(inputs, every_n_frames, strict):
+            if frame.input != last_input:
+                summary['inputs'] += 1
+                last_input = frame.input
+                live.clear()
+            summary['frames'] += 1
+            n_faces = sum(int(r['face_found']) for r in rows)
+            summary['faces'] += n_faces
+            if frame.error is not None:
+                summary['errors'] += 1
+                if frame.input not in summary['failed_inputs']:
+                    summary['failed_inputs'].append(frame.input)
+            elif n_faces == 0:
+                summary['frames_without_face'] += 1
+            if on_frame is not None:
+                on_frame(frame, rows)
+            frame.image = None  # the frame is done with: no video is held in memory
+            if video_input is not None and frame.input != video_input:
+                yield from end_video()
+            if not (smooth and frame.is_video):
+                yield from rows
+            elif frame.input.startswith('camera:'):
+                from ferlab.inference.smoothing import smooth_rows
+
+                live.extend(rows)
+                span = 2 * (smooth // 2)
+                while live and live[0]['frame'] < frame.frame - span:
+                    live.popleft()
+                smoothed = smooth_rows(list(live), self.classes, smooth, causal=True)
+                yield from smoothed[len(live) - len(rows) :]
+            else:
+                video_input = frame.input
+                video_rows.extend(rows)
+        if video_rows:
+            yield from end_video()
+
+    def __call__(
+        self,
+        inputs: str | Iterable[str],
+        every_n_frames: int = 1,
+        smooth: int = 0,
+        strict: bool = False,
+        out_dir: str | None = None,
+        out_format: str = 'csv',
+        save_annotated: bool = False,
+        return_rows: bool = True,
+        on_frame: Callable[[Frame, list[dict]], None] | None = None,
+    ) -> list[dict]:
+        """Run on ``inputs``; optionally write ``out_dir/predictions.{csv,json}`` and annotated images.
+
+        Args:
+            inputs: Files, folders, globs, videos, ``'camera:N'``.
+            every_n_frames, smooth, strict: See :meth:`iter_rows`.
+            out_dir: Folder for ``predictions.csv`` (or ``.json``) and, with
+                ``save_annotated``, ``annotated/`` (one PNG per image, named
+                after the input). ``None``: nothing is written.
+            out_format: ``'csv'`` or ``'json'``.
+            save_annotated: Write annotated images (boxes, label, probability bars).
+            return_rows: Return the rows (``False`` for long videos written to ``out_dir``).
+            on_frame: Extra per-frame callback ``(frame, rows)``.
+
+        Returns:
+            The rows (an empty list when ``return_rows`` is ``False``).
+        """
+        if out_format not in FORMATS:
+            raise FerlabInputError(f'format must be one of {FORMATS}, got {out_format!r}')
+        if save_annotated and out_dir is None:
+            raise FerlabInputError('save_annotated needs an out_dir')
+        callbacks = [on_frame] if on_frame is not None else []
+        if save_annotated:
+            callbacks.append(AnnotatedImageWriter(osp.join(out_dir, 'annotated'), self.classes))
+
+        def each_frame(frame, rows):
+            for cb in callbacks:
+                cb(frame, rows)
+
+        writer = None
+        if out_dir is not None:
+            writer = ResultWriter(osp.join(out_dir, f'predictions.{out_format}'), self.fields, out_format)
+        kept = []
+        try:
+            for row in self.iter_rows(
+                inputs, every_n_frames, smooth, strict, each_frame if callbacks else None
+            ):
+                if writer is not None:
+                    writer.write(row)
+                if return_rows:
+                    kept.append(row)
+        finally:
+            if writer is not None:
+                writer.close()
+        return kept
+
+
+class AnnotatedImageWriter:
+    """``(frame, rows)`` callback writing an annotated PNG per image input.
+
+    The file is ``<out_dir>/<input file name without extension>.png``; inputs
+    with the same file name in different folders get ``_1``, ``_2`` ... added.
+    Video frames are left to the annotated-video writer of
+    :mod:`ferlab.inference.video`; error frames have no picture.
+    """
+
+    def __init__(self, out_dir: str, classes: Sequence[str]):
+        self.out_dir = out_dir
+        self.classes = list(classes)
+        self.written: dict[str, str] = {}
+
+    def path_for(self, name: str) -> str:
+        if name in self.written:
+            return self.written[name]
+        stem = osp.splitext(osp.basename(name))[0] or 'image'
+        taken = set(self.written.values())
+        path, k = osp.join(self.out_dir, f'{stem}.png'), 0
+        while path in taken:
+            k += 1
+            path = osp.join(self.out_dir, f'{stem}_{k}.png')
+        self.written[name] = path
+        return path
+
+    def __call__(self, frame: Frame, rows: list[dict]) -> None:
+        if frame.is_video or frame.image is None:
+            return
+        from ferlab.inference.annotate import draw_results
+
+        os.makedirs(self.out_dir, exist_ok=True)
+        path = self.path_for(frame.input)
+        if not cv2.imwrite(path, draw_results(frame.image, rows, self.classes)):
+            raise OSError(f'could not write the annotated image {path}')
