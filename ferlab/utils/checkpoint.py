@@ -29,7 +29,7 @@ import pickle
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
@@ -142,12 +142,18 @@ def safe_globals() -> list:
     ] + _numpy_globals()
 
 
-def safe_torch_load(source: PathLike | io.BytesIO, map_location: Any = 'cpu') -> Any:
+def safe_torch_load(
+    source: PathLike | io.BytesIO, map_location: Any = 'cpu', extra_globals: Sequence = ()
+) -> Any:
     """``torch.load(weights_only=True)`` with ferlab's allow-list.
 
     Args:
         source: A local path or a file-like object.
         map_location: Passed to ``torch.load``.
+        extra_globals: More ``safe_globals`` entries for this one load, e.g. the
+            inert stand-ins a converter supplies for a foreign checkpoint's
+            pickled objects (``tools/model_converters/poster_to_ferlab.py``);
+            everything else stays refused.
 
     Raises:
         RemoteCheckpointError: ``source`` is a URL.
@@ -162,7 +168,7 @@ def safe_torch_load(source: PathLike | io.BytesIO, map_location: Any = 'cpu') ->
         if not osp.isfile(source):
             raise InputFileNotFoundError(f'checkpoint file {name} does not exist')
     try:
-        with torch.serialization.safe_globals(safe_globals()):
+        with torch.serialization.safe_globals(safe_globals() + list(extra_globals)):
             return torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
