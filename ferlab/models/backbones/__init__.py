@@ -1,6 +1,18 @@
 from .iresnet import IResNet
+from .mobilefacenet import MobileFaceNet
+from .posterv2 import PosterFusionViT, PosterV2, PyramidTokenEmbed, WindowCrossAttention
 from .resnet import ResNet
 from .timm_backbone import TimmBackbone
 from .vit import ViTBackbone
 
-__all__ = ['IResNet', 'ResNet', 'TimmBackbone', 'ViTBackbone']
+__all__ = [
+    'IResNet',
+    'MobileFaceNet',
+    'PosterFusionViT',
+    'PosterV2',
+    'PyramidTokenEmbed',
+    'WindowCrossAttention',
+    'ResNet',
+    'TimmBackbone',
+    'ViTBackbone',
+]

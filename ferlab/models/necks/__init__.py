@@ -1,4 +1,5 @@
 from .gap import GlobalAveragePooling
 from .multi_head_cross_attention import MultiHeadCrossAttention  # noqa: F401
+from .se_gate import SEGate
 
-__all__ = ['GlobalAveragePooling']
+__all__ = ['GlobalAveragePooling', 'SEGate']
