@@ -15,6 +15,7 @@ from ferlab.registry import METRICS
 from .single_label import confusion_matrix, per_class_stats
 
 SMOOTH_ON = ('logit', 'score')
+DECISIONS = ('argmax', 'cascade')
 MACRO_OVER = ('all', 'present')
 
 
@@ -76,6 +77,12 @@ class VideoMetric(BaseMetric):
             by a per-frame constant and so gives the same smoothed argmax as the
             logits; ``'score'`` smooths the scores themselves.
         macro_over (str): ``'all'`` (ABAW) or ``'present'``.
+        decision (str): How a frame's (smoothed) scores become a label:
+            ``'argmax'``, or ``'cascade'``: the CFC-SP coarse-to-fine rule on
+            the 8-class scores of a ``CascadeClassifier``
+            (:func:`~ferlab.models.classifiers.cascade_decision`; equals the
+            model's ``pred_label`` on unsmoothed frames). Needs
+            ``smooth_on='score'`` (the rule sums probabilities).
         num_classes (int, optional): ``C``; defaults to the dataset's classes.
         submission_dir (str, optional): Also write ABAW submission files there
             (:func:`tools.misc.abaw_submission`-style; see
@@ -96,6 +103,7 @@ class VideoMetric(BaseMetric):
         extra_windows: Sequence[int] = (),
         smooth_on: str = 'logit',
         macro_over: str = 'all',
+        decision: str = 'argmax',
         num_classes: int | None = None,
         submission_dir: str | None = None,
         ann_dir: str | None = None,
@@ -111,6 +119,11 @@ class VideoMetric(BaseMetric):
             raise ValueError(f'VideoMetric: smooth_on must be one of {SMOOTH_ON}, got {smooth_on!r}')
         if macro_over not in MACRO_OVER:
             raise ValueError(f'VideoMetric: macro_over must be one of {MACRO_OVER}, got {macro_over!r}')
+        if decision not in DECISIONS:
+            raise ValueError(f'VideoMetric: decision must be one of {DECISIONS}, got {decision!r}')
+        if decision == 'cascade' and smooth_on != 'score':
+            raise ValueError("VideoMetric: decision='cascade' sums probabilities; it needs smooth_on='score'")
+        self.decision = decision
         if submission_from not in ('sp', 'raw'):
             raise ValueError(f"VideoMetric: submission_from must be 'sp' or 'raw', got {submission_from!r}")
         if submission_dir is not None and ann_dir is None:
@@ -205,6 +218,14 @@ class VideoMetric(BaseMetric):
             out[s:e] = smooth_predicting(values[s:e], window, videos['frame_idx'][s:e], causal=self.causal)
         return out
 
+    def decide(self, values: np.ndarray) -> np.ndarray:
+        """``(N,)`` labels of ``(N, C)`` (smoothed) values by ``decision``."""
+        if self.decision == 'argmax':
+            return values.argmax(1)
+        from ferlab.models.classifiers.cascade import cascade_decision
+
+        return cascade_decision(torch.from_numpy(np.ascontiguousarray(values))).numpy()
+
     def class_names(self, n: int) -> list[str]:
         classes = (self.dataset_meta or {}).get('classes')
         return list(classes) if classes and len(classes) == n else [str(i) for i in range(n)]
@@ -235,8 +256,8 @@ class VideoMetric(BaseMetric):
         if (gt >= n).any():
             raise ValueError(f'VideoMetric: ground-truth label {int(gt[gt >= n][0])} is outside [0, {n})')
         valid = gt >= 0
-        raw_pred = videos['scores'].argmax(1)
-        sp_pred = self.smooth(videos, self.window).argmax(1)
+        raw_pred = self.decide(videos['scores'])
+        sp_pred = self.decide(self.smooth(videos, self.window))
         if self.submission_dir is not None:
             from ferlab.evaluation.abaw import write_abaw_submission
 
@@ -257,6 +278,6 @@ class VideoMetric(BaseMetric):
         out.update(self.figures(raw_pred[valid], gt[valid], n))
         out.update({f'sp/{k}': v for k, v in self.figures(sp_pred[valid], gt[valid], n).items()})
         for w in self.extra_windows:
-            fig = self.figures(self.smooth(videos, w).argmax(1)[valid], gt[valid], n)
+            fig = self.figures(self.decide(self.smooth(videos, w))[valid], gt[valid], n)
             out[f'sp_w{w}/macro_f1'], out[f'sp_w{w}/accuracy'] = fig['macro_f1'], fig['accuracy']
         return out

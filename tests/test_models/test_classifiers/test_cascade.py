@@ -171,3 +171,25 @@ def test_checkpoint_is_self_contained(tmp_path):
         assert torch.equal(v, reference[k]), k
     with pytest.raises(FileNotFoundError, match='coarse.pth'):
         model.init_weights()  # the sub-checkpoints are gone: only training would need them
+
+
+def test_video_metric_applies_the_cascade_rule():
+    from ferlab.evaluation.metrics import VideoMetric
+
+    pc = torch.tensor([[0.3, 0.0, 0.0, 0.0, 0.7], [0.1, 0.6, 0.1, 0.1, 0.1], [0.2, 0.0, 0.0, 0.0, 0.8]])
+    pn = torch.tensor([[0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25], [0.1, 0.1, 0.1, 0.7]])
+    scores = cascade_scores(pc, pn)
+    gt = [1, 4, 5]  # Anger (argmax of the 8 scores says Neutral), Happiness, Sadness
+    samples = [
+        dict(pred_score=s, video_id='v', frame_idx=i, gt_label=torch.tensor([y]))
+        for i, (s, y) in enumerate(zip(scores, gt))
+    ]
+    out = {}
+    for decision in ('cascade', 'argmax'):
+        metric = VideoMetric(window=0, smooth_on='score', decision=decision, num_classes=8)
+        metric.process(None, samples)
+        out[decision] = metric.compute_metrics(metric.results)
+    assert out['cascade']['accuracy'] == pytest.approx(100.0)
+    assert out['argmax']['accuracy'] == pytest.approx(200 / 3)
+    with pytest.raises(ValueError, match="needs smooth_on='score'"):
+        VideoMetric(decision='cascade')
