@@ -1,0 +1,225 @@
+"""Per-face class-probability plots for videos (one PNG per video).
+
+:func:`plot_video_probabilities` draws, for each tracked face of a video, one
+panel with a line per class: the probability over time (``timestamp_s``).
+Frames where the face was not found leave a gap in its lines instead of a
+straight segment across them. :class:`VideoPlotWriter` collects the rows of a
+stream and writes the plot of each video when its rows end.
+
+Drawing uses matplotlib's object API on an Agg canvas (no pyplot state, no
+display needed).
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+from collections import defaultdict
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ['VideoPlotWriter', 'face_series', 'plot_video_probabilities']
+
+
+def face_series(rows: Iterable[dict], classes: Sequence[str]) -> dict[int, dict[str, np.ndarray]]:
+    """The probability series of each face of one video.
+
+    Args:
+        rows: Result rows of one video (``face_found=1`` rows are used).
+        classes: Class probability columns.
+
+    Returns:
+        ``{face_id: dict(frame=(T,), time=(T,), probs=(T, C))}`` ordered by
+        face id, each series ordered by frame.
+    """
+    acc: dict[int, list] = defaultdict(list)
+    for r in rows:
+        if int(r.get('face_found') or 0) != 1:
+            continue
+        acc[int(r['face_id'])].append(
+            (int(r['frame']), float(r['timestamp_s']), [float(r[c]) for c in classes])
+        )
+    out = {}
+    for fid in sorted(acc):
+        items = sorted(acc[fid], key=lambda t: t[0])
+        out[fid] = dict(
+            frame=np.array([t[0] for t in items], np.int64),
+            time=np.array([t[1] for t in items], np.float64),
+            probs=np.array([t[2] for t in items], np.float64).reshape(len(items), len(classes)),
+        )
+    return out
+
+
+def _with_gaps(frame: np.ndarray, time: np.ndarray, probs: np.ndarray, step: int):
+    """Insert a NaN row wherever consecutive samples are more than ``step`` frames apart."""
+    if len(frame) < 2:
+        return time, probs
+    breaks = np.nonzero(np.diff(frame) > step)[0] + 1
+    if not len(breaks):
+        return time, probs
+    time = np.insert(time, breaks, np.nan)
+    probs = np.insert(probs, breaks, np.nan, axis=0)
+    return time, probs
+
+
+def build_figure(
+    rows: Iterable[dict],
+    classes: Sequence[str],
+    title: str | None = None,
+    max_faces: int = 8,
+    frame_step: int | None = None,
+):
+    """The matplotlib :class:`~matplotlib.figure.Figure` of :func:`plot_video_probabilities`.
+
+    Args:
+        rows: Result rows of one video.
+        classes: Class probability columns (one line each, same colour in every panel).
+        title: Figure title (default: the video's ``input``).
+        max_faces: Panels for at most this many faces: those with the most
+            frames (the title says how many were left out).
+        frame_step: Frames between two processed frames (``every_n_frames``);
+            a face missing for longer leaves a gap. ``None``: the smallest
+            frame step seen in the rows.
+
+    Returns:
+        ``(figure, face_ids)``: one axes per plotted face, in ``face_ids`` order.
+    """
+    from matplotlib.figure import Figure
+
+    rows = list(rows)
+    series = face_series(rows, classes)
+    if frame_step is None:
+        frames = np.unique([int(r['frame']) for r in rows]) if rows else np.zeros(0)
+        frame_step = int(np.diff(frames).min()) if len(frames) > 1 else 1
+    ids = sorted(series, key=lambda f: (-len(series[f]['frame']), f))[:max_faces]
+    ids.sort()
+    name = title if title is not None else (str(rows[0]['input']) if rows else '')
+    left_out = len(series) - len(ids)
+    panels = max(1, len(ids))
+    fig = Figure(figsize=(8.0, 1.0 + 2.0 * panels), dpi=100, layout='constrained')
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+    colors = [f'C{k % 10}' for k in range(len(classes))]
+    if not ids:
+        axes[0].text(0.5, 0.5, 'no face found in this video', ha='center', va='center')
+        axes[0].set_axis_off()
+    for ax, fid in zip(axes, ids):
+        s = series[fid]
+        t, p = _with_gaps(s['frame'], s['time'], s['probs'], frame_step)
+        for k, cls in enumerate(classes):
+            ax.plot(t, p[:, k], color=colors[k], linewidth=1.2, label=cls)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f'face {fid}\nprobability')
+        ax.grid(True, alpha=0.3)
+    if ids:
+        axes[-1].set_xlabel('time (s)')
+        axes[0].legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize='small', frameon=False)
+    suptitle = osp.basename(name) if name else ''
+    if left_out:
+        suptitle += f' ({left_out} faces with fewer frames not shown)'
+    fig.suptitle(suptitle)
+    return fig, ids
+
+
+def plot_video_probabilities(
+    rows: Iterable[dict],
+    classes: Sequence[str],
+    out_path: str,
+    title: str | None = None,
+    max_faces: int = 8,
+    frame_step: int | None = None,
+) -> str:
+    """Write a PNG of each face's class probabilities over one video's time.
+
+    Args:
+        rows: Result rows of one video (see :mod:`ferlab.inference.writers`).
+        classes: Class probability columns.
+        out_path: The PNG to write (folders are created).
+        title, max_faces, frame_step: See :func:`build_figure`.
+
+    Returns:
+        ``out_path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig, _ = build_figure(rows, classes, title, max_faces, frame_step)
+    FigureCanvasAgg(fig)
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    fig.savefig(out_path, format='png')
+    return out_path
+
+
+class VideoPlotWriter:
+    """Collect streamed rows and write ``<out_dir>/<video stem>_probabilities.png`` per video.
+
+    Rows of image inputs are ignored; a video's plot is written when a row of
+    another input arrives or at :meth:`close`. Only the probability series of
+    the current video are kept (``T x C`` floats per face).
+
+    Args:
+        out_dir: Folder for the PNGs.
+        classes: Class probability columns.
+        frame_step: See :func:`build_figure` (``every_n_frames`` of the run).
+        max_faces: See :func:`build_figure`.
+
+    Attributes:
+        written: ``{input: png path}`` of the plots written so far.
+    """
+
+    def __init__(
+        self, out_dir: str, classes: Sequence[str], frame_step: int | None = None, max_faces: int = 8
+    ):
+        self.out_dir = out_dir
+        self.classes = list(classes)
+        self.frame_step = frame_step
+        self.max_faces = max_faces
+        self.written: dict[str, str] = {}
+        self._input: str | None = None
+        self._rows: list[dict] = []
+
+    @staticmethod
+    def _is_video(name: str) -> bool:
+        from ferlab.inference.sources import is_camera, is_video_file
+
+        return is_video_file(name) or is_camera(name)
+
+    def _path_for(self, name: str) -> str:
+        stem = osp.splitext(osp.basename(name))[0].replace(':', '') or 'video'
+        taken = set(self.written.values())
+        path, k = osp.join(self.out_dir, f'{stem}_probabilities.png'), 0
+        while path in taken:
+            k += 1
+            path = osp.join(self.out_dir, f'{stem}_{k}_probabilities.png')
+        return path
+
+    def _flush(self) -> None:
+        if self._input is not None and self._rows:
+            path = self._path_for(self._input)
+            plot_video_probabilities(
+                self._rows, self.classes, path, max_faces=self.max_faces, frame_step=self.frame_step
+            )
+            self.written[self._input] = path
+        self._input, self._rows = None, []
+
+    def write(self, row: dict) -> None:
+        """Add one result row (rows of one video arrive together, as the inferencer yields them)."""
+        name = str(row['input'])
+        if name != self._input:
+            self._flush()
+            if not self._is_video(name):
+                return
+            self._input = name
+        if row.get('error'):
+            return
+        keep = ('input', 'frame', 'timestamp_s', 'face_id', 'face_found')
+        self._rows.append({k: row.get(k) for k in keep} | {c: row.get(c) for c in self.classes})
+
+    def close(self) -> None:
+        """Write the plot of the last video."""
+        self._flush()
+
+    def __enter__(self) -> 'VideoPlotWriter':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
