@@ -16,13 +16,11 @@ so a batch run goes on and its summary counts the failure.
 from __future__ import annotations
 
 import glob
-import io
 import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-import cv2
 import numpy as np
 
 from ferlab.datasets.transforms.loading import ImageLoadError, read_image
@@ -32,7 +30,6 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '
 #: Video file extensions picked up from folders; any file with one of them is read as a video.
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv', '.flv')
 _GLOB_CHARS = ('*', '?', '[')
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -116,65 +113,22 @@ def expand_inputs(inputs: str | Iterable[str]) -> list[str]:
     return out
 
 
-def exif_orientation(path: str) -> int:
-    """The EXIF orientation tag (1-8) of an image file; 1 when absent or unreadable."""
-    try:
-        from PIL import Image
-
-        with open(path, 'rb') as f:
-            data = f.read()
-        with Image.open(io.BytesIO(data)) as pil:
-            value = pil.getexif().get(_EXIF_ORIENTATION, 1)
-        return int(value) if int(value) in range(1, 9) else 1
-    except Exception:  # noqa: BLE001 - no EXIF block means "upright"
-        return 1
-
-
-def apply_exif_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn ``img`` ``(H, W, 3)`` stored with EXIF ``orientation`` (1-8) upright.
-
-    The eight values of the EXIF 2.3 specification (tag 0x0112): 2 mirror,
-    3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse,
-    8 rotate 90 counter-clockwise.
-    """
-    if orientation == 2:
-        return cv2.flip(img, 1)
-    if orientation == 3:
-        return cv2.rotate(img, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(img, 0)
-    if orientation == 5:
-        return np.ascontiguousarray(np.swapaxes(img, 0, 1))
-    if orientation == 6:
-        return cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return cv2.rotate(np.ascontiguousarray(np.swapaxes(img, 0, 1)), cv2.ROTATE_180)
-    if orientation == 8:
-        return cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return img
-
-
 def load_image(path: str) -> np.ndarray:
     """Decode an image file to upright BGR uint8 ``(H, W, 3)``.
 
     Decoding is :func:`ferlab.datasets.transforms.loading.read_image`
     (missing, empty, truncated and undecodable files raise
-    :class:`ImageLoadError` naming the file). OpenCV's decoder applies the
-    EXIF orientation of JPEG and PNG files itself; for the files it leaves
-    as stored (it returns exactly what ``IMREAD_IGNORE_ORIENTATION`` gives,
-    or Pillow decoded them) the orientation is applied here.
+    :class:`ImageLoadError` naming the file). Its decoders apply the EXIF
+    orientation tag (0x0112) themselves: OpenCV 4.x for JPEG, PNG, WebP and
+    TIFF (``cv2.IMREAD_COLOR`` without ``IMREAD_IGNORE_ORIENTATION``), Pillow
+    for the TIFFs with alpha it decodes; all eight orientations of the four
+    formats are tested against the upright picture
+    (``tests/test_inference/test_sources.py``).
 
     Raises:
         ImageLoadError: The file cannot be read as an image.
     """
-    img = read_image(path, 'color')
-    orientation = exif_orientation(path)
-    if orientation == 1:
-        return img
-    raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if raw is None or (raw.shape == img.shape and np.array_equal(raw, img)):
-        return apply_exif_orientation(img, orientation)
-    return img
+    return read_image(path, 'color')
 
 
 def _missing_reason(name: str) -> str:
