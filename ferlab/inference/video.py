@@ -32,11 +32,26 @@ import numpy as np
 
 from ferlab.inference.sources import Frame
 
-__all__ = ['DEFAULT_QUEUE_SIZE', 'iter_camera_frames', 'iter_video_frames', 'video_info']
+__all__ = [
+    'AnnotatedVideoWriter',
+    'CameraPreview',
+    'DEFAULT_QUEUE_SIZE',
+    'iter_camera_frames',
+    'iter_video_frames',
+    'stop_cameras',
+    'video_info',
+]
 
 #: Decoded frames a reader thread may hold ahead of the consumer.
 DEFAULT_QUEUE_SIZE = 32
 _END = object()
+#: Set by :func:`stop_cameras` (the ``q`` key of a :class:`CameraPreview`): every camera stream ends.
+_STOP_CAMERAS = threading.Event()
+
+
+def stop_cameras() -> None:
+    """End every running :func:`iter_camera_frames` stream after its current frame."""
+    _STOP_CAMERAS.set()
 
 
 def video_info(path: str) -> dict:
@@ -211,8 +226,8 @@ def iter_camera_frames(
     Args:
         index: OpenCV device index (``0`` = the first webcam).
         every_n_frames: Keep frames ``0, n, 2n, ...`` of the camera's stream.
-        stop: Set it (e.g. when ``q`` is pressed in a preview window, see
-            :class:`CameraPreview`) to end the stream.
+        stop: Set it to end the stream; :func:`stop_cameras` (called by
+            :class:`CameraPreview` when ``q`` is pressed) ends it too.
         max_frames: End after this many yielded frames (``None``: no limit).
         queue_size: Frames held ahead of the consumer.
 
@@ -225,6 +240,10 @@ def iter_camera_frames(
     every = _check_every(every_n_frames)
     name = f'camera:{index}'
     stop = stop if stop is not None else threading.Event()
+    _STOP_CAMERAS.clear()
+
+    def stopped() -> bool:
+        return stop.is_set() or _STOP_CAMERAS.is_set()
 
     def produce(put) -> None:
         cap = cv2.VideoCapture(int(index))
@@ -234,7 +253,7 @@ def iter_camera_frames(
                 return
             start = time.monotonic()
             count = 0
-            while not stop.is_set():
+            while not stopped():
                 ok, image = cap.read()
                 now = time.monotonic() - start
                 if not ok or image is None:
@@ -256,7 +275,7 @@ def iter_camera_frames(
                 return
             yield item
             yielded += 1
-            if stop.is_set() or (max_frames is not None and yielded >= max_frames):
+            if stopped() or (max_frames is not None and yielded >= max_frames):
                 return
     except KeyboardInterrupt:  # Ctrl-C while waiting for the camera ends the stream, not the run
         return
@@ -266,3 +285,132 @@ def iter_camera_frames(
             from mmengine.logging import print_log
 
             print_log(f'{name}: {reader.dropped} frames dropped while the model was busy', logger='current')
+
+
+def _annotate(image: np.ndarray, rows: list[dict], classes) -> np.ndarray:
+    from ferlab.inference.annotate import draw_results
+
+    return draw_results(image, rows, classes)
+
+
+class AnnotatedVideoWriter:
+    """``(frame, rows)`` callback that writes an annotated copy of each video.
+
+    Each frame of a video (or camera) input is drawn with
+    :func:`ferlab.inference.annotate.draw_results` (boxes, ``face_id``,
+    label, probability bars) and appended to
+    ``<out_dir>/<video stem>_annotated.mp4`` (``.avi`` for codecs other
+    than ``mp4v``), at the source's frame rate
+    divided by ``every_n_frames`` (cameras: ``camera_fps``). Frames are
+    written as they come, nothing is held. The rows drawn are the per-frame
+    predictions: ``--smooth`` over a whole video needs the video's end, so
+    smoothed labels are in the CSV and the plot, not in this video. Image
+    inputs and error frames are skipped.
+
+    Args:
+        out_dir: Folder for the videos.
+        classes: Class names (the rows' probability columns).
+        every_n_frames: The run's ``every_n_frames`` (sets the output frame rate).
+        fourcc: OpenCV codec (``'mp4v'``: MPEG-4 Part 2 in ``.mp4``, in every
+            opencv-python wheel).
+        camera_fps: Frame rate written for camera streams.
+
+    Attributes:
+        written: ``{input: video path}``.
+    """
+
+    def __init__(
+        self, out_dir: str, classes, every_n_frames: int = 1, fourcc: str = 'mp4v', camera_fps: float = 15.0
+    ):
+        self.out_dir = out_dir
+        self.classes = list(classes)
+        self.every = _check_every(every_n_frames)
+        self.fourcc = fourcc
+        self.camera_fps = float(camera_fps)
+        self.written: dict[str, str] = {}
+        self._input: str | None = None
+        self._writer = None
+
+    def _path_for(self, name: str) -> str:
+        import os.path as osp
+
+        stem = osp.splitext(osp.basename(name))[0].replace(':', '') or 'video'
+        ext = '.mp4' if self.fourcc == 'mp4v' else '.avi'
+        taken = set(self.written.values())
+        path, k = osp.join(self.out_dir, f'{stem}_annotated{ext}'), 0
+        while path in taken:
+            k += 1
+            path = osp.join(self.out_dir, f'{stem}_{k}_annotated{ext}')
+        return path
+
+    def _open(self, frame: Frame) -> None:
+        import os
+
+        from ferlab.inference.sources import is_camera
+
+        self.close()
+        if is_camera(frame.input):
+            fps = self.camera_fps
+        else:
+            fps = (video_info(frame.input)['fps'] or 25.0) / self.every
+        os.makedirs(self.out_dir, exist_ok=True)
+        path = self._path_for(frame.input)
+        h, w = frame.image.shape[:2]
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*self.fourcc), fps, (w, h))
+        if not writer.isOpened():
+            raise OSError(f'OpenCV cannot write a {self.fourcc!r} video to {path}')
+        self._writer, self._input = writer, frame.input
+        self.written[frame.input] = path
+
+    def __call__(self, frame: Frame, rows: list[dict]) -> None:
+        if not frame.is_video or frame.image is None:
+            return
+        if frame.input != self._input:
+            self._open(frame)
+        self._writer.write(_annotate(frame.image, rows, self.classes))
+
+    def close(self) -> None:
+        """Finish the current video file."""
+        if self._writer is not None:
+            self._writer.release()
+        self._writer, self._input = None, None
+
+
+class CameraPreview:
+    """``(frame, rows)`` callback showing annotated camera frames in a window; ``q`` ends the run.
+
+    Needs an OpenCV build with a GUI backend (the ``opencv-python`` wheel has
+    one; ``opencv-python-headless`` has not: the first frame then raises an
+    error saying so). ``q`` or ``Esc`` calls :func:`stop_cameras`.
+
+    Args:
+        classes: Class names (the rows' probability columns).
+        window: Window title.
+    """
+
+    def __init__(self, classes, window: str = 'ferlab'):
+        self.classes = list(classes)
+        self.window = window
+        self.opened = False
+
+    def __call__(self, frame: Frame, rows: list[dict]) -> None:
+        from ferlab.inference.sources import is_camera
+
+        if frame.image is None or not is_camera(frame.input):
+            return
+        try:
+            cv2.imshow(self.window, _annotate(frame.image, rows, self.classes))
+            self.opened = True
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error as err:
+            raise RuntimeError(
+                f'the camera preview needs OpenCV with a GUI (pip install opencv-python, not '
+                f'opencv-python-headless): {str(err).strip().splitlines()[-1]}'
+            ) from None
+        if key in (ord('q'), 27):
+            stop_cameras()
+
+    def close(self) -> None:
+        if self.opened:
+            cv2.destroyWindow(self.window)
+            self.opened = False

@@ -168,3 +168,101 @@ def test_peak_memory_flat_with_video_length(tmp_path):
     grown_mb = (results[180]['peak_rss_kb'] - results[10]['peak_rss_kb']) / 1024
     # holding the frames would cost 4250 x 57.6 KB = 245 MB more; the bounded queue costs nothing extra
     assert grown_mb < 16, results
+
+
+# ---------------------------------------------------------------- end to end through FERInferencer
+@pytest.fixture(scope='module')
+def tiny_model(tmp_path_factory):
+    from tests.test_inference.infer_utils import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp('model'))
+
+
+def _face_rows(rows):
+    return [r for r in rows if int(r['face_found']) == 1]
+
+
+def test_video_rows_one_per_frame_stable_id_equal_to_the_frames_as_images(tmp_path, tiny_model):
+    import cv2
+
+    from ferlab.apis.inferencer import FERInferencer
+
+    path = write_video(tmp_path / 'astro.avi', 16, fps=8.0)
+    inferencer = FERInferencer(*tiny_model, batch_size=5)
+    rows = inferencer(path)
+    assert [r['frame'] for r in rows] == list(range(16)), 'one row per frame, in frame order'
+    faces = _face_rows(rows)
+    assert len(faces) >= 14 and {r['face_id'] for r in faces} == {0}
+    np.testing.assert_allclose([r['timestamp_s'] for r in rows], np.arange(16) / 8.0)
+    # the same pixels given as image files give the same boxes and probabilities
+    stills = []
+    for i in range(16):
+        cv2.imwrite(str(tmp_path / f'f{i:02d}.png'), astronaut_frame(i))
+        stills.append(str(tmp_path / f'f{i:02d}.png'))
+    by_image = inferencer(stills)
+    for v, s in zip(rows, by_image):
+        assert v['face_found'] == s['face_found']
+        if v['face_found']:
+            assert [v[k] for k in 'xywh'] == [s[k] for k in 'xywh']
+            np.testing.assert_allclose(
+                [v[c] for c in inferencer.classes], [s[c] for c in inferencer.classes], atol=1e-6
+            )
+            assert v['label'] == s['label']
+
+
+def test_two_faces_keep_distinct_ids_left_and_right(tmp_path, tiny_model):
+    from ferlab.apis.inferencer import FERInferencer
+
+    path = write_video(tmp_path / 'two.avi', 20, faces=2)
+    rows = _face_rows(FERInferencer(*tiny_model, batch_size=8)(path, every_n_frames=2))
+    assert {r['frame'] for r in rows} <= set(range(0, 20, 2))
+    side = {}
+    for r in rows:
+        side.setdefault(r['face_id'], set()).add(r['x'] + r['w'] / 2 < 160)
+    # two tracks, each always on its own half of the frame
+    assert len(side) == 2 and sorted(side.values(), key=sorted) == [{False}, {True}]
+
+
+def test_smooth_option_equals_smooth_predicting_of_the_raw_rows(tmp_path, tiny_model):
+    from ferlab.apis.inferencer import FERInferencer
+    from tests.test_inference.test_smoothing import _direct
+
+    path = write_video(tmp_path / 'astro.avi', 16)
+    inferencer = FERInferencer(*tiny_model, batch_size=4)
+    raw = _face_rows(inferencer(path))
+    smoothed = _face_rows(inferencer(path, smooth=6))
+    frames = [r['frame'] for r in raw]
+    want = _direct(frames, np.array([[r[c] for c in inferencer.classes] for r in raw]), 6, causal=False)
+    assert [r['frame'] for r in smoothed] == frames
+    np.testing.assert_allclose([[r[c] for c in inferencer.classes] for r in smoothed], want, atol=1e-6)
+    assert [r['label'] for r in smoothed] == [inferencer.classes[int(k)] for k in want.argmax(1)]
+
+
+def test_annotated_video_and_probability_plot(tmp_path, tiny_model):
+    import cv2
+
+    from ferlab.apis.inferencer import FERInferencer
+    from ferlab.inference.annotate import draw_results
+    from ferlab.inference.plots import VideoPlotWriter
+    from ferlab.inference.video import AnnotatedVideoWriter
+
+    path = write_video(tmp_path / 'astro.avi', 10, fps=10.0)
+    inferencer = FERInferencer(*tiny_model, batch_size=4)
+    annotated = AnnotatedVideoWriter(
+        str(tmp_path / 'out'), inferencer.classes, every_n_frames=2, fourcc='FFV1'
+    )
+    rows = inferencer(path, every_n_frames=2, on_frame=annotated)
+    annotated.close()
+    out = annotated.written[path]
+    assert video_info(out) == dict(fps=5.0, frames=5, width=320, height=240)
+    got = list(iter_video_frames(out))
+    for k, f in enumerate(got):  # lossless: exactly the drawing of the source frame and its rows
+        frame_rows = [r for r in rows if r['frame'] == 2 * k]
+        np.testing.assert_array_equal(
+            f.image, draw_results(astronaut_frame(2 * k), frame_rows, inferencer.classes)
+        )
+    with VideoPlotWriter(str(tmp_path / 'out'), inferencer.classes, frame_step=2) as plots:
+        for r in rows:
+            plots.write(r)
+    png = cv2.imread(plots.written[path])
+    assert png is not None and png.shape[1] == 800
