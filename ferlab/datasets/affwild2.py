@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import os.path as osp
 
+import numpy as np
+from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
@@ -27,8 +29,51 @@ EXPR_PARENTS = (
 SPLIT_FOLDERS = {'train': ('Train_Set', 'Training_Set'), 'val': ('Validation_Set',)}
 
 
+def find_expr_ann_dir(data_root: str, split: str, ann_dir: str | None = None, hint: str = '') -> str:
+    """The EXPR annotation folder of ``split``: ``ann_dir`` (relative to ``data_root`` or absolute)
+    or the one edition folder of :data:`EXPR_PARENTS` found under ``data_root``."""
+    hint = hint or 'see docs/datasets.md#aff-wild2'
+    if split not in SPLIT_FOLDERS:
+        raise ValueError(f"AffWild2 split must be 'train' or 'val', got {split!r}")
+    if ann_dir is not None:
+        path = ann_dir if osp.isabs(ann_dir) else osp.join(data_root, ann_dir)
+        if not osp.isdir(path):
+            raise InputFileNotFoundError(f'AffWild2: ann_dir {path!r} does not exist; {hint}.')
+        return path
+    tried, found = [], []
+    for parent in EXPR_PARENTS:
+        for child in SPLIT_FOLDERS[split]:
+            path = osp.join(data_root, parent, child)
+            tried.append(path)
+            if osp.isdir(path):
+                found.append(path)
+    if not found:
+        raise InputFileNotFoundError(
+            f'AffWild2: no {split} EXPR annotation folder under {data_root!r}; tried '
+            f'{tried}. Pass ann_dir=...; {hint}.'
+        )
+    if len(found) > 1:
+        raise ValueError(
+            f'AffWild2: several EXPR annotation folders found {found}; choose one with ann_dir=...'
+        )
+    return found[0]
+
+
+class _FrameTable(BaseDataset):
+    """mmengine-level storage of :class:`AffWild2`: rows come from numpy columns, not a list of dicts."""
+
+    def get_data_info(self, idx: int) -> dict:
+        return self._row(int(idx))
+
+    def get_subset_(self, indices) -> None:
+        raise NotImplementedError('AffWild2 keeps numpy columns; select samples with indices=... instead')
+
+    def get_subset(self, indices):
+        raise NotImplementedError('AffWild2 keeps numpy columns; select samples with indices=... instead')
+
+
 @DATASETS.register_module()
-class AffWild2(BaseFERDataset):
+class AffWild2(BaseFERDataset, _FrameTable):
     """Aff-Wild2 frames with ABAW EXPR labels, read from the files as distributed.
 
     Layout under ``data_root``::
@@ -81,79 +126,150 @@ class AffWild2(BaseFERDataset):
 
     def find_ann_dir(self) -> str:
         """The split's annotation folder: ``ann_dir`` or the one edition folder found."""
-        if self.ann_dir is not None:
-            path = self.ann_dir if osp.isabs(self.ann_dir) else osp.join(self.data_root, self.ann_dir)
-            if not osp.isdir(path):
-                raise InputFileNotFoundError(
-                    f'AffWild2: ann_dir {path!r} does not exist; {self.docs_hint()}.'
+        return find_expr_ann_dir(self.data_root, self.split, self.ann_dir, self.docs_hint())
+
+    # ------------------------------------------------------------ frame table
+    def full_init(self) -> None:
+        """Build the frame table (numpy columns); replaces mmengine's list of dicts.
+
+        The table is three ``(N,)`` arrays (video index int32, frame index int32,
+        label int64) plus the video names: about 16 bytes per frame instead of a
+        dict of strings, so the real EXPR train set (about 2.8 M frames) indexes in
+        tens of MB. Label maps (``classes=`` / ``label_map=``) and ``indices``
+        apply to the columns.
+        """
+        if self._fully_initialized:
+            return
+        self.check_root()
+        self.num_unannotated = self.num_missing_images = 0
+        self._img_root = osp.join(self.data_root, self.img_dir)
+        videos, vid, frame, label = self._load_columns()
+        mapping = self._effective_label_map()
+        self.num_dropped_by_label_map = 0
+        if mapping is not None:
+            lut = np.full(len(self.native_classes), -1, np.int64)
+            for src, dst in mapping.items():
+                if 0 <= src < len(lut):
+                    lut[src] = dst
+            label = lut[label]
+            keep = label >= 0
+            dropped = int((~keep).sum())
+            if dropped:
+                MMLogger.get_current_instance().warning(
+                    f'AffWild2: dropped {dropped} of {len(label)} samples whose class has no counterpart in '
+                    f'{self._target_classes}'
                 )
-            return path
-        tried, found = [], []
-        for parent in EXPR_PARENTS:
-            for child in SPLIT_FOLDERS[self.split]:
-                path = osp.join(self.data_root, parent, child)
-                tried.append(path)
-                if osp.isdir(path):
-                    found.append(path)
-        if not found:
-            raise InputFileNotFoundError(
-                f'AffWild2: no {self.split} EXPR annotation folder under {self.data_root!r}; tried '
-                f'{tried}. Pass ann_dir=...; {self.docs_hint()}.'
-            )
-        if len(found) > 1:
+            self.num_dropped_by_label_map = dropped
+            vid, frame, label = vid[keep], frame[keep], label[keep]
+        if not len(label):
             raise ValueError(
-                f'AffWild2: several EXPR annotation folders found {found}; choose one with ann_dir=...'
+                f'AffWild2: split {self.split!r} under {self.data_root!r} is empty (no usable samples); '
+                f'{self.docs_hint()}.'
             )
-        return found[0]
+        bad = (label < 0) | (label >= self.num_classes)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f'AffWild2: {self._img_path(int(vid[i]), int(frame[i]), videos)} has label {int(label[i])} '
+                f'outside 0..{self.num_classes - 1} ({self.classes})'
+            )
+        if self._indices is not None:
+            keep = self._subset_rows(len(label), self._indices)
+            vid, frame, label = vid[keep], frame[keep], label[keep]
+        self._videos, self._vid, self._frame, self._label = videos, vid, frame, label
+        self._served_labels = label
+        self._fully_initialized = True
+
+    @staticmethod
+    def _subset_rows(num: int, indices) -> np.ndarray:
+        if isinstance(indices, int):  # mmengine: the first (or, negative, the last) ``indices`` samples
+            return np.arange(num)[:indices] if indices >= 0 else np.arange(num)[indices:]
+        return np.asarray(list(indices), dtype=np.int64)
+
+    def _img_path(self, v: int, frame: int, videos=None) -> str:
+        return osp.join(self._img_root, (videos or self._videos)[v], f'{frame:05d}.jpg')
+
+    def __len__(self) -> int:
+        if not self._fully_initialized:
+            self.full_init()
+        return len(self._label)
 
     def load_annotations(self) -> list[dict]:
+        """All samples as data-info dicts (for inspection; the dataset itself keeps numpy columns)."""
+        self.full_init()
+        return [self._row(i) for i in range(len(self))]
+
+    def _row(self, idx: int) -> dict:
+        v = int(self._vid[idx])
+        frame = int(self._frame[idx])
+        return dict(
+            img_path=self._img_path(v, frame),
+            gt_label=int(self._label[idx]),
+            video_id=self._videos[v],
+            frame_idx=frame,
+            sample_idx=idx,
+        )
+
+    def _load_columns(self):
         ann_dir = self.find_ann_dir()
-        img_root = osp.join(self.data_root, self.img_dir)
         txts = sorted(f for f in os.listdir(ann_dir) if f.endswith('.txt'))
         if not txts:
             raise DatasetFormatError(ann_dir, None, 'one <video>.txt per video', 'no .txt files')
-        data_list: list[dict] = []
+        videos, vids, frames, labels = [], [], [], []
         for txt in txts:
-            data_list.extend(self._load_video(osp.join(ann_dir, txt), img_root))
+            frame, label = self._load_video(osp.join(ann_dir, txt))
+            vids.append(np.full(len(frame), len(videos), np.int32))
+            videos.append(osp.splitext(txt)[0])
+            frames.append(frame)
+            labels.append(label)
         logger = MMLogger.get_current_instance()
         if self.num_unannotated:
             logger.info(f'AffWild2 ({self.split}): skipped {self.num_unannotated} unannotated frames (-1)')
         if self.num_missing_images:
             logger.warning(
                 f'AffWild2 ({self.split}): skipped {self.num_missing_images} annotated frames whose image '
-                f'is missing under {img_root}'
+                f'is missing under {self._img_root}'
             )
-        return data_list
+        return tuple(videos), np.concatenate(vids), np.concatenate(frames), np.concatenate(labels)
 
-    def _load_video(self, path: str, img_root: str) -> list[dict]:
+    def _load_video(self, path: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(frame_idx int32, label int64)`` of a video's annotated frames that have an image."""
         video = osp.splitext(osp.basename(path))[0]
-        frame_dir = osp.join(img_root, video)
-        present = set(os.listdir(frame_dir)) if osp.isdir(frame_dir) else set()
         n = len(AFFWILD2_CLASSES)
-        out = []
         with open(path, encoding='utf-8') as f:
-            header = f.readline()
-            if header.strip().replace(' ', '') != EXPR_HEADER:
-                raise DatasetFormatError(path, 1, f'the header {EXPR_HEADER!r}', header.strip())
-            for lineno, line in enumerate(f, 2):
-                text = line.strip()
+            lines = f.read().splitlines()
+        header = lines[0] if lines else ''
+        if header.strip().replace(' ', '') != EXPR_HEADER:
+            raise DatasetFormatError(path, 1, f'the header {EXPR_HEADER!r}', header.strip())
+        body = lines[1:]
+        try:
+            label = np.array(body, dtype=np.int64) if body else np.zeros(0, np.int64)
+        except ValueError:
+            for lineno, line in enumerate(body, 2):
                 try:
-                    label = int(text)
+                    int(line.strip())
                 except ValueError:
                     raise DatasetFormatError(
-                        path, lineno, f'one integer label in -1..{n - 1}', text
+                        path, lineno, f'one integer label in -1..{n - 1}', line.strip()
                     ) from None
-                if not -1 <= label < n:
-                    raise DatasetFormatError(path, lineno, f'a label in -1..{n - 1}', label)
-                if label == -1:
-                    self.num_unannotated += 1
-                    continue
-                frame = lineno - 1
-                name = f'{frame:05d}.jpg'
-                if name not in present:
-                    self.num_missing_images += 1
-                    continue
-                out.append(
-                    dict(img_path=osp.join(frame_dir, name), gt_label=label, video_id=video, frame_idx=frame)
-                )
-        return out
+            raise
+        bad = (label < -1) | (label >= n)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DatasetFormatError(path, i + 2, f'a label in -1..{n - 1}', int(label[i]))
+        frame = np.arange(1, len(label) + 1, dtype=np.int32)  # line k + 1 <-> frame k
+        annotated = label >= 0
+        self.num_unannotated += int((~annotated).sum())
+        has_img = np.zeros(len(label) + 1, bool)
+        frame_dir = osp.join(self._img_root, video)
+        if osp.isdir(frame_dir):
+            for name in os.listdir(frame_dir):  # one listdir per video
+                stem = name[:-4]
+                if name.endswith('.jpg') and stem.isdigit():
+                    k = int(stem)
+                    if 0 < k <= len(label) and f'{k:05d}.jpg' == name:
+                        has_img[k] = True
+        has_img = has_img[1:]
+        self.num_missing_images += int((annotated & ~has_img).sum())
+        keep = annotated & has_img
+        return frame[keep], label[keep]

@@ -1,5 +1,7 @@
+import os
 import os.path as osp
 
+import numpy as np
 import pytest
 
 from ferlab.datasets import AFFWILD2_CLASSES
@@ -73,3 +75,70 @@ def test_bad_annotation_files(tmp_path, lines, match):
         write_image(osp.join(str(tmp_path), 'cropped_aligned', 'v', f'{k:05d}.jpg'), size=8)
     with pytest.raises(ValueError, match=match):
         build(tmp_path)
+
+
+def _empty_frames(root, video, frames):
+    """Frame files without pixels (the index only lists the folder)."""
+    d = osp.join(str(root), 'cropped_aligned', video)
+    os.makedirs(d, exist_ok=True)
+    for k in frames:
+        open(osp.join(d, f'{k:05d}.jpg'), 'w').close()
+
+
+def _oracle(root, ann_dir):
+    """Direct reading of the txt files and folders: (video, frame, label) of every usable frame."""
+    rows = []
+    for txt in sorted(os.listdir(osp.join(str(root), ann_dir))):
+        video = txt[:-4]
+        with open(osp.join(str(root), ann_dir, txt)) as f:
+            labels = [int(x) for x in f.read().split('\n')[1:] if x.strip()]
+        present = set(os.listdir(osp.join(str(root), 'cropped_aligned', video)))
+        rows += [(video, k, lab) for k, lab in enumerate(labels, 1) if lab >= 0 and f'{k:05d}.jpg' in present]
+    return rows
+
+
+def test_frame_table_matches_direct_reading_with_label_map_and_indices(tmp_path):
+    rng = np.random.default_rng(0)
+    ann_dir = 'EXPR_Set/Train_Set'
+    for v in range(6):
+        num = int(rng.integers(1, 60))
+        labels = rng.integers(-1, 8, size=num)
+        make_labels = [AFFWILD2_HEADER] + [str(x) for x in labels]
+        write_text(osp.join(str(tmp_path), ann_dir, f'vid{v}.txt'), make_labels)
+        _empty_frames(tmp_path, f'vid{v}', [k for k in range(1, num + 1) if rng.random() < 0.9])
+    # names that are no frame of the annotation are ignored
+    _empty_frames(tmp_path, 'vid0', [100000])
+    for junk in ('1.jpg', 'Thumbs.db', '00002.png'):
+        open(osp.join(str(tmp_path), 'cropped_aligned', 'vid1', junk), 'w').close()
+    expected = _oracle(tmp_path, ann_dir)
+    ds = build(tmp_path)
+    got = [
+        (d['video_id'], d['frame_idx'], d['gt_label']) for d in (ds.get_data_info(i) for i in range(len(ds)))
+    ]
+    assert got == expected
+    assert ds.get_gt_labels().tolist() == [lab for _, _, lab in expected]
+    assert ds.get_data_info(-1)['img_path'] == osp.join(
+        str(tmp_path), 'cropped_aligned', expected[-1][0], f'{expected[-1][1]:05d}.jpg'
+    )
+    # classes= (here: drop Other, re-order) maps the column; dropped samples are counted
+    raf = ('Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness', 'Anger', 'Neutral')
+    mapped = build(tmp_path, classes=raf)
+    keep = [(v, k, raf.index(AFFWILD2_CLASSES[lab])) for v, k, lab in expected if lab != 7]
+    assert mapped.get_gt_labels().tolist() == [lab for _, _, lab in keep]
+    assert mapped.num_dropped_by_label_map == len(expected) - len(keep)
+    sub = build(tmp_path, indices=[3, 0, 5])
+    assert [sub.get_data_info(i)['frame_idx'] for i in range(3)] == [expected[i][1] for i in (3, 0, 5)]
+    assert len(build(tmp_path, indices=4)) == 4
+
+
+@pytest.mark.e2e
+def test_index_benchmark_counts_every_frame(tmp_path):
+    from tools.analysis_tools.affwild2_index_benchmark import main
+
+    result = main(['--tree', str(tmp_path / 'tree'), '--videos', '4', '--frames', '300'])
+    tree, run = result['tree'], result['runs'][0]
+    assert tree['frames'] == 300 and tree['videos'] == 4
+    assert (
+        run['num_unannotated'] == tree['unannotated'] and run['num_missing_images'] == tree['without_image']
+    )
+    assert run['samples'] == 300 - tree['unannotated'] - tree['without_image']
