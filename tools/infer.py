@@ -7,8 +7,11 @@
 Writes ``DIR/predictions.csv`` (or ``.json`` with ``--format json``): one row
 per face per frame (columns in :mod:`ferlab.inference.writers`), a
 ``face_found=0`` row for a frame without a face and an ``error`` row for an
-input that cannot be read; ``DIR/summary.json`` with the counts; with
-``--save-annotated`` an annotated PNG per image under ``DIR/annotated/``.
+input that cannot be read; ``DIR/summary.json`` with the counts;
+``DIR/plots/<video>_probabilities.png`` per video (unless ``--no-plots``);
+with ``--save-annotated`` an annotated PNG per image and an annotated video
+per video under ``DIR/annotated/``. ``--camera N`` shows a preview window
+(``q`` ends the run; ``--no-preview`` for none) and smooths causally.
 The exit code is 1 when any input could not be read (the run still covers
 every other input), 2 for a usage error or, with ``--strict``, at the first
 unreadable input. See docs/inference.md.
@@ -69,6 +72,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp', action='store_true', help='autocast the PyTorch forward (as tools/test.py --amp)'
     )
+    parser.add_argument('--no-plots', action='store_true', help='no per-video probability plots')
+    parser.add_argument('--no-preview', action='store_true', help='with --camera: no preview window')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     is_onnx = args.model.lower().endswith('.onnx')
@@ -156,6 +161,18 @@ def main(argv=None) -> dict:
         backend=args.backend,
     )
     progress = None if args.no_progress else _Progress(args.inputs, args.every_n_frames)
+    callbacks = [progress] if progress is not None and progress.bar is not None else []
+    preview = None
+    if args.camera is not None and not args.no_preview:
+        from ferlab.inference.video import CameraPreview
+
+        preview = CameraPreview(inferencer.classes)
+        callbacks.append(preview)
+
+    def on_frame(frame, rows):
+        for cb in callbacks:
+            cb(frame, rows)
+
     os.makedirs(args.out_dir, exist_ok=True)
     try:
         inferencer(
@@ -166,11 +183,15 @@ def main(argv=None) -> dict:
             out_dir=args.out_dir,
             out_format=args.format,
             save_annotated=args.save_annotated,
+            save_plots=not args.no_plots,
             return_rows=False,
-            on_frame=progress if progress is not None and progress.bar is not None else None,
+            on_frame=on_frame if callbacks else None,
         )
     except KeyboardInterrupt:
         sys.stderr.write('interrupted: the rows so far are written\n')
+    finally:
+        if preview is not None:
+            preview.close()
     if progress is not None and progress.bar is not None:
         sys.stderr.write('\n')
     summary = dict(inferencer.summary, predictions=osp.join(args.out_dir, f'predictions.{args.format}'))

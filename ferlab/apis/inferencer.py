@@ -309,19 +309,26 @@ class FERInferencer:
         out_dir: str | None = None,
         out_format: str = 'csv',
         save_annotated: bool = False,
+        save_plots: bool = True,
         return_rows: bool = True,
         on_frame: Callable[[Frame, list[dict]], None] | None = None,
     ) -> list[dict]:
-        """Run on ``inputs``; optionally write ``out_dir/predictions.{csv,json}`` and annotated images.
+        """Run on ``inputs``; optionally write predictions, plots and annotated media under ``out_dir``.
 
         Args:
             inputs: Files, folders, globs, videos, ``'camera:N'``.
             every_n_frames, smooth, strict: See :meth:`iter_rows`.
-            out_dir: Folder for ``predictions.csv`` (or ``.json``) and, with
-                ``save_annotated``, ``annotated/`` (one PNG per image, named
-                after the input). ``None``: nothing is written.
+            out_dir: Folder for ``predictions.csv`` (or ``.json``), one
+                ``plots/<video>_probabilities.png`` per video
+                (:class:`ferlab.inference.plots.VideoPlotWriter`, per-face
+                class probabilities over time, smoothed when ``smooth``) and,
+                with ``save_annotated``, ``annotated/``: one PNG per image and
+                one ``<video>_annotated.mp4`` per video
+                (:class:`ferlab.inference.video.AnnotatedVideoWriter`).
+                ``None``: nothing is written.
             out_format: ``'csv'`` or ``'json'``.
-            save_annotated: Write annotated images (boxes, label, probability bars).
+            save_annotated: Write annotated images and videos (boxes, label, probability bars).
+            save_plots: Write the per-video probability plots (with ``out_dir``).
             return_rows: Return the rows (``False`` for long videos written to ``out_dir``).
             on_frame: Extra per-frame callback ``(frame, rows)``.
 
@@ -333,28 +340,42 @@ class FERInferencer:
         if save_annotated and out_dir is None:
             raise FerlabInputError('save_annotated needs an out_dir')
         callbacks = [on_frame] if on_frame is not None else []
+        closers = []
         if save_annotated:
+            from ferlab.inference.video import AnnotatedVideoWriter
+
             callbacks.append(AnnotatedImageWriter(osp.join(out_dir, 'annotated'), self.classes))
+            video_writer = AnnotatedVideoWriter(osp.join(out_dir, 'annotated'), self.classes, every_n_frames)
+            callbacks.append(video_writer)
+            closers.append(video_writer.close)
+        sinks = []
+        if out_dir is not None and save_plots:
+            from ferlab.inference.plots import VideoPlotWriter
+
+            plots = VideoPlotWriter(osp.join(out_dir, 'plots'), self.classes, frame_step=every_n_frames)
+            sinks.append(plots.write)
+            closers.append(plots.close)
 
         def each_frame(frame, rows):
             for cb in callbacks:
                 cb(frame, rows)
 
-        writer = None
         if out_dir is not None:
             writer = ResultWriter(osp.join(out_dir, f'predictions.{out_format}'), self.fields, out_format)
+            sinks.insert(0, writer.write)
+            closers.insert(0, writer.close)
         kept = []
         try:
             for row in self.iter_rows(
                 inputs, every_n_frames, smooth, strict, each_frame if callbacks else None
             ):
-                if writer is not None:
-                    writer.write(row)
+                for sink in sinks:
+                    sink(row)
                 if return_rows:
                     kept.append(row)
         finally:
-            if writer is not None:
-                writer.close()
+            for close in closers:
+                close()
         return kept
 
 
