@@ -51,12 +51,20 @@ class AffectNet(BaseFERDataset):
     ``arousal`` in the data info when present. The validation set is the
     test set of the usual protocols (train with ``ClassBalancedSampler``).
 
+    Landmarks (``with_landmarks=True``, default): the csv's ``facial_landmarks``
+    (68 ``x;y`` pairs, 136 numbers joined by ``;``) become ``landmarks`` ``(68, 2)``
+    float32 pixel coordinates of the image, and ``face_x, face_y, face_width,
+    face_height`` become ``face_box`` ``(4,)`` (for :class:`FaceBoxCrop`); the npy
+    layout reads an optional ``<id>_lnd.npy`` (136 numbers). A malformed field raises
+    one line naming the file, the line and what was expected.
+
     Args:
         data_root: AffectNet root.
         split: ``'train'`` or ``'val'``.
         num_classes: 7 or 8.
         layout: ``'csv'`` or ``'npy'``.
         img_dir: Image folder of the csv layout, relative to ``data_root``.
+        with_landmarks: Parse and serve ``landmarks`` / ``face_box`` (see above).
         **kwargs: :class:`BaseFERDataset` arguments.
     """
 
@@ -70,6 +78,7 @@ class AffectNet(BaseFERDataset):
         num_classes: int = 7,
         layout: str = 'csv',
         img_dir: str = 'Manually_Annotated_Images',
+        with_landmarks: bool = True,
         **kwargs,
     ):
         if split not in CSV_FILES:
@@ -79,6 +88,7 @@ class AffectNet(BaseFERDataset):
         if layout not in ('csv', 'npy'):
             raise ValueError(f"AffectNet layout must be 'csv' or 'npy', got {layout!r}")
         self.split, self.layout, self.img_dir = split, layout, img_dir
+        self.with_landmarks = bool(with_landmarks)
         self.num_expression_codes = num_classes
         self.num_dropped: dict[int, int] = {}
         metainfo = dict(kwargs.pop('metainfo', None) or {})
@@ -135,14 +145,13 @@ class AffectNet(BaseFERDataset):
                     ) from None
                 if not self._keep(code, path, lineno):
                     continue
-                data_list.append(
-                    dict(
-                        img_path=osp.join(img_root, row[0]),
-                        gt_label=code,
-                        valence=valence,
-                        arousal=arousal,
-                    )
+                info = dict(
+                    img_path=osp.join(img_root, row[0]), gt_label=code, valence=valence, arousal=arousal
                 )
+                if self.with_landmarks:
+                    info['landmarks'] = parse_landmarks(row[5], path, lineno)
+                    info['face_box'] = _parse_box(row[1:5], path, lineno)
+                data_list.append(info)
         return data_list
 
     def _load_npy(self) -> list[dict]:
@@ -165,8 +174,67 @@ class AffectNet(BaseFERDataset):
                 p = osp.join(ann_dir, f'{stem}{suffix}.npy')
                 if osp.isfile(p):
                     info[key] = _read_npy_scalar(p, float)
+            lnd = osp.join(ann_dir, f'{stem}_lnd.npy')
+            if self.with_landmarks and osp.isfile(lnd):
+                try:
+                    arr = np.load(lnd, allow_pickle=False)
+                except (ValueError, OSError):
+                    raise DatasetFormatError(
+                        lnd, None, 'a .npy of 136 landmark numbers', 'an unreadable file'
+                    ) from None
+                info['landmarks'] = _landmark_array(
+                    np.asarray(arr, np.float64).reshape(-1), lnd, None, arr.shape
+                )
             data_list.append(info)
         return data_list
+
+
+def _landmark_array(values: np.ndarray, path: str, lineno: int | None, got) -> np.ndarray:
+    if values.size != 136:
+        raise DatasetFormatError(
+            path, lineno, 'facial_landmarks of 136 numbers (68 x;y pairs)', f'{values.size} numbers'
+        )
+    if not np.isfinite(values).all():
+        raise DatasetFormatError(path, lineno, 'finite facial_landmarks numbers', got)
+    return values.reshape(68, 2).astype(np.float32)
+
+
+def parse_landmarks(field: str, path: str = '<csv>', lineno: int | None = None) -> np.ndarray:
+    """AffectNet ``facial_landmarks`` (``'x0;y0;x1;y1;...'``, 136 numbers) -> ``(68, 2)`` float32.
+
+    Raises :class:`DatasetFormatError` naming ``path`` and ``lineno`` for a wrong count or a
+    non-number.
+    """
+    parts = [p.strip() for p in field.strip().strip(';').split(';')] if field.strip() else []
+    try:
+        values = np.array([float(p) for p in parts], np.float64)
+    except ValueError:
+        bad = next(p for p in parts if not _is_float(p))
+        raise DatasetFormatError(
+            path,
+            lineno,
+            "facial_landmarks of 136 numbers (68 x;y pairs) joined by ';'",
+            f'non-number {bad!r}',
+        ) from None
+    return _landmark_array(values, path, lineno, field[:60])
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_box(cells: list[str], path: str, lineno: int) -> np.ndarray:
+    try:
+        box = np.array([float(c) for c in cells], np.float32)
+    except ValueError:
+        raise DatasetFormatError(
+            path, lineno, 'numeric face_x, face_y, face_width, face_height', cells
+        ) from None
+    return box
 
 
 def _is_data_row(row: list[str]) -> bool:

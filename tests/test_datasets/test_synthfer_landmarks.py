@@ -225,3 +225,50 @@ def test_pack_serves_gt_landmarks():
     sample = ds[1]['data_samples']
     assert sample.gt_landmarks.shape == (68, 2)
     np.testing.assert_allclose(sample.gt_landmarks.numpy(), hflip_landmarks(raw, 48), atol=1e-5)
+
+
+def test_make_synthfer_affectnet_csv_carries_the_drawn_landmarks(tmp_path):
+    from ferlab.datasets import AffectNet
+    from tools.dataset_converters.make_synthfer import export_affectnet
+
+    export_affectnet(str(tmp_path), num_train=4, num_val=3, seed=0)
+    gen = SynthFERGenerator('affectnet8', 'wild', 112, 0)
+    want = gen.landmarks('val', 3)
+    ds = AffectNet(data_root=str(tmp_path), split='val', num_classes=8, pipeline=[])
+    assert len(ds) == 3
+    for i in range(3):
+        info = ds.get_data_info(i)
+        np.testing.assert_allclose(info['landmarks'], want[i], atol=0.006)  # written with 2 decimals
+        x, y, w, h = info['face_box']
+        assert x <= want[i][:, 0].min() and x + w >= want[i][:, 0].max()
+        assert y <= want[i][:, 1].min() and y + h >= want[i][:, 1].max()
+    # the AU-deformed points, not the neutral face's (a neutral-expression sample may match it)
+    moved = []
+    for i in range(3):
+        s = gen.sample('val', i, 3, render=False)
+        neutral = gen.renderer.landmarks68(gen.identity(int(s['identity'])), Pose(*map(float, s['pose'])))
+        moved.append(np.abs(want[i] - neutral).max())
+    assert max(moved) > 0.5
+
+
+@pytest.mark.parametrize(
+    'field, what',
+    [('1;2;3', '136 numbers'), (';'.join(['1.5'] * 135 + ['x']), "non-number 'x'"), ('', '136 numbers'),
+     (';'.join(['1.5'] * 135 + ['nan']), 'finite')],
+)  # fmt: skip
+def test_affectnet_malformed_landmarks_one_line_error(tmp_path, field, what):
+    from ferlab.datasets import AffectNet
+    from ferlab.datasets.base_fer_dataset import DatasetFormatError
+
+    lists = tmp_path / 'Manually_Annotated_file_lists'
+    lists.mkdir()
+    header = 'subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal'
+    good = ';'.join(['10.5'] * 136)
+    rows = [header, f'1/a.jpg,1,2,30,30,{good},1,0.1,0.2', f'1/b.jpg,1,2,30,30,"{field}",2,0.1,0.2']
+    (lists / 'training.csv').write_text('\n'.join(rows) + '\n')
+    with pytest.raises(DatasetFormatError, match=f'training.csv, line 3: expected .*{what}') as err:
+        AffectNet(data_root=str(tmp_path), split='train', pipeline=[])
+    assert '\n' not in str(err.value)
+    # with_landmarks=False ignores the field
+    ds = AffectNet(data_root=str(tmp_path), split='train', pipeline=[], with_landmarks=False)
+    assert 'landmarks' not in ds.get_data_info(1)

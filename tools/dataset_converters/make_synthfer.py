@@ -162,10 +162,7 @@ def export_affectnet(out: str, num_train: int, num_val: int, seed: int = 0, doma
         for i in range(n + n_extra):
             sub = f'{i % 7 + 1}/synth_{split}_{i:06d}.jpg'
             _write_jpg(osp.join(out, 'Manually_Annotated_Images', sub), data['imgs'][i])
-            yaw, roll, scale, tx, ty = (float(v) for v in data['poses'][i])
-            lmk = gen.renderer.landmarks68(
-                gen.identity(int(data['identities'][i])), Pose(yaw, roll, scale, tx, ty)
-            )
+            lmk = data['landmarks'][i].astype(np.float64)  # the drawn face's 68 iBUG points (AUs, pose)
             x0, y0 = np.floor(lmk.min(0)).astype(int)
             x1, y1 = np.ceil(lmk.max(0)).astype(int)
             code = int(data['labels'][i]) if i < n else int(extra_codes[i - n])
