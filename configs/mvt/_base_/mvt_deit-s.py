@@ -3,7 +3,9 @@ deit_s_weights = 'checkpoints/deit_small_patch16_224.pth'
 
 model = dict(
     type='MVT',
-    data_preprocessor=dict(type='FERDataPreprocessor'),
+    # NCHW batches also under --amp: for DeiT-S NHWC gains nothing (bf16 + NHWC 0.77x / 0.94x of bf16
+    # alone, 2 threads / 1 thread, docs/benchmark.md); the ViT's only convolution is the patch embedding.
+    data_preprocessor=dict(type='FERDataPreprocessor', channels_last=False),
     # Must match the stage-1 generator; its weights come from mgn_checkpoint (set per dataset).
     mgn=dict(type='MaskGenerator', arch='deit_small_patch16_224', num_blocks=6, img_size=224),
     mgn_checkpoint=None,
