@@ -8,9 +8,12 @@ from .precision import (
     mixed_precision_optim_wrapper_cfg,
     resolve_amp_dtype,
 )
+from .sam import SAMConfigError, SAMOptimWrapper
 
 __all__ = [
     'MixedPrecisionOptimWrapper',
+    'SAMConfigError',
+    'SAMOptimWrapper',
     'autocast',
     'cpu_bf16_flags',
     'cpu_supports_bf16',
