@@ -16,6 +16,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.runner import Runner  # noqa: E402
 
 from ferlab.engine.optim_wrappers import enable_eval_amp  # noqa: E402
+from ferlab.evaluation.abaw import configure_abaw_submission  # noqa: E402
 from ferlab.utils.checkpoint import check_local_checkpoint  # noqa: E402
 from ferlab.utils.cli import config_parser, init_distributed, load_config, run_tool  # noqa: E402
 from ferlab.utils.errors import CliUsageError, InputFileNotFoundError  # noqa: E402
@@ -31,6 +32,12 @@ def parse_args(argv=None):
         ],
     )
     parser.add_argument('--out', help='also dump per-sample predictions to this .pkl file')
+    parser.add_argument(
+        '--abaw-submission',
+        metavar='DIR',
+        help='also write ABAW EXPR submission files (one <video>.txt per annotation file, every frame) '
+        'to DIR; the test dataset must be AffWild2 (see docs/cfcsp.md#video-evaluation)',
+    )
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -107,6 +114,8 @@ def main(argv=None):
             raise CliUsageError(f'--out must end with .pkl, got {args.out}')
         evaluator = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = [*evaluator, dict(type='DumpResults', out_file_path=args.out)]
+    if args.abaw_submission is not None:
+        configure_abaw_submission(cfg, args.abaw_submission)
     init_distributed(cfg, args)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

@@ -115,3 +115,41 @@ def write_abaw_submission(
         rows_total += num
         filled_total += filled
     return dict(num_videos=len(txts), num_rows=rows_total, num_filled=filled_total)
+
+
+def configure_abaw_submission(cfg, out_dir: str) -> dict:
+    """Make ``cfg``'s test evaluation also write ABAW submission files to ``out_dir``.
+
+    The test dataset must be an ``AffWild2`` dataset (its ``data_root``,
+    ``split`` and ``ann_dir`` locate the annotation files whose frames the files
+    cover). The first ``VideoMetric`` of ``cfg.test_evaluator`` writes them from
+    its smoothed predictions (``submission_from``); without one, a
+    ``VideoMetric(window=0)`` is added and writes the per-frame predictions.
+
+    Returns:
+        dict: The ``VideoMetric`` config that writes the files.
+    """
+    from ferlab.datasets.affwild2 import find_expr_ann_dir
+
+    dataset = cfg.test_dataloader.dataset
+    if dataset.get('type') not in ('AffWild2', 'ferlab.AffWild2'):
+        raise FerlabInputError(
+            f'--abaw-submission needs an AffWild2 test dataset (test_dataloader.dataset.type), got '
+            f'{dataset.get("type")!r}'
+        )
+    ann_dir = find_expr_ann_dir(
+        dataset.get('data_root', ''), dataset.get('split', 'train'), dataset.get('ann_dir')
+    )
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    evaluators = list(evaluators)
+    video = [e for e in evaluators if e.get('type') in ('VideoMetric', 'ferlab.VideoMetric')]
+    if video:
+        metric = video[0]
+        metric.update(submission_dir=out_dir, ann_dir=ann_dir)
+    else:
+        metric = dict(
+            type='VideoMetric', window=0, submission_dir=out_dir, ann_dir=ann_dir, prefix='submission'
+        )
+        evaluators.append(metric)
+    cfg.test_evaluator = evaluators
+    return metric
