@@ -221,6 +221,8 @@ def fp32_losses(device: str | torch.device) -> Iterator[None]:
 
 AMP_WRAPPER = 'MixedPrecisionOptimWrapper'
 _CONVERTIBLE = ('OptimWrapper', 'AmpOptimWrapper', AMP_WRAPPER)
+#: Wrappers that already autocast by ``dtype`` (subclasses of the AMP wrapper): only ``dtype`` is set.
+_AUTOCASTING = ('SAMOptimWrapper',)
 
 
 def mixed_precision_optim_wrapper_cfg(optim_wrapper: dict, dtype: str = 'auto') -> dict:
@@ -229,7 +231,8 @@ def mixed_precision_optim_wrapper_cfg(optim_wrapper: dict, dtype: str = 'auto') 
     A single wrapper (a dict with ``optimizer``) gets
     ``type='MixedPrecisionOptimWrapper'``; a dict of wrappers built by a
     constructor (MGN's ``generator`` / ``discriminator``) gets it in every
-    entry that has an ``optimizer``. mmengine's ``AmpOptimWrapper`` settings
+    entry that has an ``optimizer``. A ``SAMOptimWrapper`` keeps its type and
+    gets ``dtype`` (its default, float32, becomes ``dtype``). mmengine's ``AmpOptimWrapper`` settings
     (``loss_scale``, ``dtype``) carry over; ``use_fsdp`` is not supported.
 
     Raises:
@@ -239,6 +242,10 @@ def mixed_precision_optim_wrapper_cfg(optim_wrapper: dict, dtype: str = 'auto') 
 
     def convert(cfg: dict, where: str) -> None:
         wrapper = cfg.get('type', 'OptimWrapper')
+        if wrapper in _AUTOCASTING:
+            if cfg.get('dtype') in (None, 'float32', 'fp32'):
+                cfg['dtype'] = dtype
+            return
         if wrapper not in _CONVERTIBLE:
             raise CliUsageError(
                 f'--amp converts {"/".join(_CONVERTIBLE[:2])} configs; {where} uses type={wrapper!r}'

@@ -352,3 +352,14 @@ def test_train_py_with_sam_resumes_bit_identical(tmp_path, _sam_hooks):
         assert torch.equal(a[key], b[key]), key
     e1 = safe_torch_load(whole / 'epoch_1.pth')['state_dict']
     assert any(not torch.equal(e1[k], a[k]) for k in a)  # epoch 2 moved the weights
+
+
+def test_amp_flag_keeps_sam_and_turns_on_autocast(monkeypatch):
+    """``tools/train.py --amp`` on a SAM config: still SAM, now with bf16 autocast."""
+    from ferlab.engine.optim_wrappers import mixed_precision_optim_wrapper_cfg
+
+    monkeypatch.setenv(precision.ENV_CPU_BF16, '1')
+    cfg = mixed_precision_optim_wrapper_cfg(dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam')))
+    assert cfg == dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam'), dtype='auto')
+    wrapper = build_optim_wrapper(nn.Linear(2, 2), copy.deepcopy(cfg))
+    assert type(wrapper).__name__ == 'SAMOptimWrapper' and wrapper.cast_dtype == torch.bfloat16
