@@ -188,12 +188,13 @@ def main(argv=None) -> dict:
             on_frame=on_frame if callbacks else None,
         )
     except KeyboardInterrupt:
-        sys.stderr.write('interrupted: the rows so far are written\n')
+        sys.stderr.write('\ninterrupted: the rows so far are written\n')
     finally:
         if preview is not None:
             preview.close()
-    if progress is not None and progress.bar is not None:
-        sys.stderr.write('\n')
+        if progress is not None and progress.bar is not None:
+            sys.stderr.write('\n')  # end the bar's line, also before an error message
+            sys.stderr.flush()
     summary = dict(inferencer.summary, predictions=osp.join(args.out_dir, f'predictions.{args.format}'))
     with open(osp.join(args.out_dir, 'summary.json'), 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=1)
