@@ -1,0 +1,366 @@
+"""Video inference speed: ``tools/infer.py``'s pipeline against a naive frame-by-frame loop.
+
+``python tools/analysis_tools/infer_benchmark.py [--config CFG] [--checkpoint CKPT]
+[--frames 200] [--size 640x480] [--batch-size 32] [--repeats 3] [--threads T]
+[--out results.json]``
+
+A synthetic video is written first (OpenCV, ``mp4v``): a real face
+(``skimage.data.astronaut()``'s head, about 45 % of the frame height) moving
+on a Lissajous path over a panning background of smooth random blobs. Both contenders then read
+that file, with the same model object and the same face detector object
+(``FERInferencer``'s, Haar by default):
+
+* **pipeline**: ``FERInferencer(...)(video, out_dir=...)`` exactly as
+  ``tools/infer.py`` calls it: frames decoded in a background thread
+  (:mod:`ferlab.inference.video`), detection, :func:`align_face` crop,
+  IoU tracking, crops batched across frames (``--batch-size``) through the
+  config's test pipeline and data preprocessor, rows streamed to a CSV.
+* **naive**: ``cv2.VideoCapture.read`` → the same detector → the same crop
+  box → PIL image → ``torchvision.transforms`` (``Resize``, ``ToTensor``,
+  ``Normalize`` with the preprocessor's mean/std) → ``model(x, mode='tensor')``
+  on one face at a time → softmax → ``csv.writer`` row.
+
+Repetitions alternate the order (naive first, then pipeline first, ...);
+figures are medians. For the pipeline the wall time is split by timing its
+detector calls, its backend calls (test pipeline + preprocessor + forward) and
+the model's ``test_step`` (forward) in the main thread; "own time" is the wall
+time not spent in the backend (decode waits, detection, crop, tracking,
+writing the CSV and the video's probability plot). The two contenders' predictions are compared (labels, max |Δp|):
+they differ only by the resize interpolation (PIL bilinear vs OpenCV area).
+
+Speed does not depend on the weights: without ``--checkpoint`` the model keeps
+its initialisation. The load average is printed before and after (the machine
+may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+DEFAULT_CONFIG = 'configs/quickstart/resnet18_synthfer.py'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', default=DEFAULT_CONFIG, help=f'model config (default {DEFAULT_CONFIG})')
+    parser.add_argument('--checkpoint', default=None, help='checkpoint (default: the initialisation)')
+    parser.add_argument('--frames', type=int, default=200, help='frames of the synthetic video (default 200)')
+    parser.add_argument('--size', default='640x480', help='video size WxH (default 640x480)')
+    parser.add_argument('--fps', type=float, default=25.0)
+    parser.add_argument('--batch-size', type=int, default=32, help="the pipeline's --batch-size (default 32)")
+    parser.add_argument(
+        '--repeats', type=int, default=3, help='timed repetitions of each contender (default 3)'
+    )
+    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
+    parser.add_argument('--detector', default='haar', help='haar (default) or whole')
+    parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
+    parser.add_argument('--out', default=None, help='also write the results as JSON here')
+    args = parser.parse_args(argv)
+    try:
+        w, h = (int(v) for v in args.size.lower().split('x'))
+    except ValueError:
+        parser.error(f'--size must be WxH, e.g. 640x480; got {args.size!r}')
+    args.size = (w, h)
+    if args.frames < 1 or args.repeats < 1 or args.batch_size < 1:
+        parser.error('--frames, --repeats and --batch-size must be >= 1')
+    return args
+
+
+# ---------------------------------------------------------------- synthetic video
+def write_synthetic_video(
+    path: str, frames: int, size: tuple[int, int], fps: float = 25.0, seed: int = 0
+) -> str:
+    """A face moving over a panning texture; ``size = (W, H)``; returns ``path``."""
+    from skimage import data
+
+    w, h = size
+    astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    head = astro[20:260, 120:360]  # the astronaut's head with some context, 240 x 240
+    side = max(32, int(0.45 * min(w, h)))
+    face = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(seed)
+    # smooth blobs (a 6 x 8 random grid, bicubic): structure to decode, few false faces for Haar
+    grid = rng.integers(40, 216, (6, 8, 3), dtype=np.uint8)
+    texture = cv2.resize(grid, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f'OpenCV cannot write an mp4v video to {path}')
+    for i in range(frames):
+        ox = int((w / 2) * (1 + np.sin(i / 37.0)))
+        oy = int((h / 2) * (1 + np.sin(i / 53.0)))
+        img = texture[oy : oy + h, ox : ox + w].copy()
+        fx = int((w - side) * (0.5 + 0.45 * np.sin(i / 23.0)))
+        fy = int((h - side) * (0.5 + 0.4 * np.cos(i / 31.0)))
+        img[fy : fy + side, fx : fx + side] = face
+        writer.write(img)
+    writer.release()
+    return path
+
+
+# ---------------------------------------------------------------- timing helpers
+class _Timer:
+    """Wrap a callable; accumulate its wall time in ``self.seconds``."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds, self.calls = fn, 0.0, 0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+
+class _TimedBackend:
+    """A backend proxy timing its calls (keeps ``meta``)."""
+
+    def __init__(self, backend):
+        self.inner, self.meta, self.timer = backend, backend.meta, _Timer(backend)
+
+    def __call__(self, crops):
+        return self.timer(crops)
+
+
+# ---------------------------------------------------------------- contenders
+def run_pipeline(inferencer, video: str, out_dir: str) -> dict:
+    """``tools/infer.py``'s call on the video, with the main thread's time split."""
+    backend, detector, model = inferencer.backend, inferencer.detector, inferencer.backend.model
+    timed_backend, timed_det = _TimedBackend(backend), _Timer(detector)
+    timed_fwd = _Timer(model.test_step)
+    inferencer.backend, inferencer.detector, model.test_step = timed_backend, timed_det, timed_fwd
+    try:
+        start = time.perf_counter()
+        inferencer(video, out_dir=out_dir, return_rows=False)
+        total = time.perf_counter() - start
+    finally:
+        inferencer.backend, inferencer.detector = backend, detector
+        del model.test_step
+    frames = inferencer.summary['frames']
+    return dict(
+        seconds=total,
+        frames=frames,
+        faces=inferencer.summary['faces'],
+        fps=frames / total,
+        detect_s=timed_det.seconds,
+        backend_s=timed_backend.timer.seconds,
+        forward_s=timed_fwd.seconds,
+        own_s=total - timed_backend.timer.seconds,
+        own_share=(total - timed_backend.timer.seconds) / total,
+        csv=osp.join(out_dir, 'predictions.csv'),
+    )
+
+
+def naive_transform(model):
+    """PIL → Resize → ToTensor → Normalize with the model's preprocessor statistics."""
+    from torchvision import transforms
+
+    from ferlab.inference.backends import model_input_size
+
+    pre = model.data_preprocessor
+    mean = (pre.mean / 255.0).flatten().tolist()
+    std = (pre.std / 255.0).flatten().tolist()
+    return transforms.Compose(
+        [
+            transforms.Resize(tuple(model_input_size(model.cfg))),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+
+
+@torch.no_grad()
+def run_naive(model, detector, classes, video: str, out_csv: str, margin: float) -> dict:
+    """Decode → detect → crop → one-face forward → CSV row, all in one thread."""
+    from PIL import Image
+
+    from ferlab.inference.detectors import align_face
+
+    transform = naive_transform(model)
+    t = dict(decode=0.0, detect=0.0, crop=0.0, model=0.0, write=0.0)
+    start = time.perf_counter()
+    cap = cv2.VideoCapture(video)
+    frames = faces = 0
+    with open(out_csv, 'w', newline='', encoding='utf-8') as f:
+        out = csv.writer(f)
+        out.writerow(['frame', 'x', 'y', 'w', 'h', *classes, 'label'])
+        while True:
+            t0 = time.perf_counter()
+            ok, img = cap.read()
+            t1 = time.perf_counter()
+            t['decode'] += t1 - t0
+            if not ok:
+                break
+            dets = detector(img)
+            t2 = time.perf_counter()
+            t['detect'] += t2 - t1
+            for face in dets:
+                t2 = time.perf_counter()
+                crop = align_face(img, face, margin)
+                x = transform(Image.fromarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)))[None]
+                t3 = time.perf_counter()
+                p = torch.softmax(model(x, mode='tensor'), dim=1)[0].numpy()
+                t4 = time.perf_counter()
+                out.writerow([frames, *face.box, *p.tolist(), classes[int(p.argmax())]])
+                t['write'] += time.perf_counter() - t4
+                t['crop'] += t3 - t2
+                t['model'] += t4 - t3
+                faces += 1
+            frames += 1
+    cap.release()
+    total = time.perf_counter() - start
+    return dict(
+        seconds=total, frames=frames, faces=faces, fps=frames / total, **{f'{k}_s': v for k, v in t.items()}
+    )
+
+
+def compare_predictions(pipeline_csv: str, naive_csv: str, classes) -> dict:
+    """Label agreement and max |Δp| of the faces both contenders found at the same box."""
+    from ferlab.inference.writers import read_rows
+
+    ours = {
+        (int(r['frame']), int(r['x']), int(r['y'])): r
+        for r in read_rows(pipeline_csv)
+        if int(r['face_found']) == 1
+    }
+    theirs = {}
+    with open(naive_csv, encoding='utf-8') as f:
+        for r in csv.DictReader(f):
+            theirs[(int(r['frame']), int(r['x']), int(r['y']))] = r
+    common = sorted(set(ours) & set(theirs))
+    if not common:
+        return dict(common_faces=0)
+    a = np.array([[float(ours[k][c]) for c in classes] for k in common])
+    b = np.array([[float(theirs[k][c]) for c in classes] for k in common])
+    return dict(
+        common_faces=len(common),
+        label_agreement=float(np.mean(a.argmax(1) == b.argmax(1))),
+        max_abs_dp=float(np.abs(a - b).max()),
+    )
+
+
+def _load() -> str:
+    try:
+        return ' '.join(open('/proc/loadavg').read().split()[:3])
+    except OSError:
+        return 'n/a'
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ferlab.apis import FERInferencer
+
+    work = args.work_dir or tempfile.mkdtemp(prefix='infer_benchmark_')
+    os.makedirs(work, exist_ok=True)
+    video = write_synthetic_video(osp.join(work, 'synthetic.mp4'), args.frames, args.size, args.fps)
+    inferencer = FERInferencer(
+        args.config, args.checkpoint, detector=args.detector, batch_size=args.batch_size
+    )
+    model = inferencer.backend.model
+    classes = inferencer.classes
+    load_before = _load()
+    # warm-up: a short clip through both (allocator, OpenMP pools, cascade caches)
+    warm = write_synthetic_video(
+        osp.join(work, 'warmup.mp4'), min(args.frames, 8), args.size, args.fps, seed=1
+    )
+    run_naive(model, inferencer.detector, classes, warm, osp.join(work, 'warm_naive.csv'), inferencer.margin)
+    run_pipeline(inferencer, warm, osp.join(work, 'warm_pipeline'))
+
+    results = dict(pipeline=[], naive=[])
+    for rep in range(args.repeats):
+        order = ('naive', 'pipeline') if rep % 2 == 0 else ('pipeline', 'naive')
+        for name in order:
+            if name == 'naive':
+                results['naive'].append(
+                    run_naive(
+                        model,
+                        inferencer.detector,
+                        classes,
+                        video,
+                        osp.join(work, 'naive.csv'),
+                        inferencer.margin,
+                    )
+                )
+            else:
+                results['pipeline'].append(run_pipeline(inferencer, video, osp.join(work, 'pipeline')))
+
+    def med(name, key):
+        return statistics.median(r[key] for r in results[name])
+
+    speedups = [p['fps'] / n['fps'] for p, n in zip(results['pipeline'], results['naive'])]
+    summary = dict(
+        config=args.config,
+        input_size=list(inferencer.backend.meta['input_size']),
+        video=dict(frames=args.frames, size=list(args.size), fps=args.fps),
+        batch_size=args.batch_size,
+        detector=type(inferencer.detector).__name__,
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        opencv=cv2.__version__,
+        cpu=platform.processor() or platform.machine(),
+        load_before=load_before,
+        load_after=_load(),
+        repeats=args.repeats,
+        pipeline_fps=med('pipeline', 'fps'),
+        naive_fps=med('naive', 'fps'),
+        speedup=statistics.median(speedups),
+        pipeline_own_share=med('pipeline', 'own_share'),
+        pipeline_split_s={
+            k: med('pipeline', k) for k in ('seconds', 'detect_s', 'backend_s', 'forward_s', 'own_s')
+        },
+        naive_split_s={
+            k: med('naive', k) for k in ('seconds', 'decode_s', 'detect_s', 'crop_s', 'model_s', 'write_s')
+        },
+        faces=dict(pipeline=results['pipeline'][-1]['faces'], naive=results['naive'][-1]['faces']),
+        agreement=compare_predictions(results['pipeline'][-1]['csv'], osp.join(work, 'naive.csv'), classes),
+        runs=results,
+    )
+    print(
+        f'{summary["detector"]} + {osp.basename(args.config)} at {summary["input_size"]} px, '
+        f'{args.frames} frames {args.size[0]}x{args.size[1]}, {summary["torch_threads"]} torch threads, '
+        f'load {load_before} -> {summary["load_after"]}'
+    )
+    print(
+        f'pipeline {summary["pipeline_fps"]:.2f} frames/s, naive {summary["naive_fps"]:.2f} frames/s, '
+        f'speed-up {summary["speedup"]:.2f}x (median of {args.repeats})'
+    )
+    ps, ns = summary['pipeline_split_s'], summary['naive_split_s']
+    print(
+        f'pipeline split: total {ps["seconds"]:.2f} s = backend {ps["backend_s"]:.2f} s (forward '
+        f'{ps["forward_s"]:.2f} s) + own {ps["own_s"]:.2f} s ({100 * summary["pipeline_own_share"]:.1f} %; '
+        f'detection {ps["detect_s"]:.2f} s)'
+    )
+    print(
+        f'naive split: total {ns["seconds"]:.2f} s = decode {ns["decode_s"]:.2f} + detect {ns["detect_s"]:.2f} '
+        f'+ crop/transform {ns["crop_s"]:.2f} + model {ns["model_s"]:.2f} + write {ns["write_s"]:.2f} s'
+    )
+    print(f'faces: {summary["faces"]}; agreement: {summary["agreement"]}')
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w', encoding='utf-8') as f:
+            json.dump(summary, f, indent=1)
+    return summary
+
+
+if __name__ == '__main__':
+    from ferlab.utils.cli import run_tool
+
+    run_tool(main, __file__)
