@@ -21,7 +21,11 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 
-from ferlab.engine.optim_wrappers import mixed_precision_optim_wrapper_cfg, precision
+from ferlab.engine.optim_wrappers import (
+    MixedPrecisionOptimWrapper,
+    mixed_precision_optim_wrapper_cfg,
+    precision,
+)
 from ferlab.registry import MODELS
 from ferlab.structures import FERDataSample
 from ferlab.utils import atomic_save
@@ -51,6 +55,33 @@ def _vit(backbone: dict) -> tuple[dict, dict]:
 
 def _tiny_vit_kwargs():
     return dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2)
+
+
+def _model_base(name: str, **backbone) -> tuple[dict, dict]:
+    """A ``configs/_base_/models`` model (backbone overrides shrink it) with AdamW."""
+    model = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/models', name)).model.to_dict()
+    model['backbone'].update(backbone)
+    return model, ADAMW
+
+
+def _poster_cpu(sam: bool = False) -> tuple[dict, dict]:
+    """POSTER++ at 56 px (random frozen landmark stream); ``sam``: the public SAM + Adam schedule."""
+    model, wrapper = _from_config(
+        'poster/posterv2_ir50-56px-cpu_synthfer.py', **{'model.backbone.landmark.pretrained': None}
+    )
+    if sam:
+        schedule = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/schedules/poster_sam-adam_200e.py'))
+        wrapper = schedule.optim_wrapper.to_dict()
+        wrapper['optimizer']['lr'] = 1e-3  # the public 3.5e-5 barely moves bf16-rounded weights in 3 steps
+    return model, wrapper
+
+
+def _swin_tiny() -> tuple[dict, dict]:
+    """The Swin-S base at 32 px, 16-d embedding, one block per stage (pooled width 16 * 8)."""
+    tiny = dict(img_size=32, window_size=2, embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
+    model, wrapper = _model_base('swin-s.py', **tiny)
+    model['head']['in_channels'] = 128
+    return model, wrapper
 
 
 def _mvt_stage2(tmp_path):
@@ -88,6 +119,18 @@ FAMILIES = {
             dict(type='TimmBackbone', model_name='vit_tiny_patch16_224', pooled=True, **_tiny_vit_kwargs())
         ),
         32,
+    ),
+    'posterv2': (lambda tmp: _poster_cpu(), 56),
+    'posterv2_sam_adam': (lambda tmp: _poster_cpu(sam=True), 56),
+    # CFC-SP backbones (configs/_base_/models), shrunk where the base is large
+    'cfcsp_swin': (lambda tmp: _swin_tiny(), 32),
+    'cfcsp_hrnet': (lambda tmp: _model_base('hrnet.py', model_name='hrnet_w18_small'), 32),
+    'cfcsp_repvgg': (lambda tmp: _model_base('repvgg.py', model_name='repvgg_a0'), 32),
+    'cfcsp_mobilenetv3': (
+        lambda tmp: _from_config(
+            'cfcsp/cfcsp-coarse_mnv3s-48px-cpu_synthfervideo.py', **{'model.head.num_classes': 7}
+        ),
+        48,
     ),
 }
 
@@ -144,7 +187,7 @@ def test_family_trains_in_bf16(family, tmp_path):
     amp_wrapper = build_optim_wrapper(model, mixed_precision_optim_wrapper_cfg(copy.deepcopy(wrapper_cfg)))
     fp32_wrapper = build_optim_wrapper(twin, copy.deepcopy(wrapper_cfg))
     wrappers = _wrappers(amp_wrapper)
-    assert [type(w).__name__ for w in wrappers] == ['MixedPrecisionOptimWrapper'] * len(wrappers)
+    assert all(isinstance(w, MixedPrecisionOptimWrapper) for w in wrappers)  # SAMOptimWrapper is one
     assert all(w.cast_dtype == torch.bfloat16 for w in wrappers)
     if family == 'mgn_two_optimizers':
         assert set(amp_wrapper.keys()) == {'generator', 'discriminator'}
