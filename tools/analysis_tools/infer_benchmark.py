@@ -1,8 +1,8 @@
 """Video inference speed: ``tools/infer.py``'s pipeline against a naive frame-by-frame loop.
 
 ``python tools/analysis_tools/infer_benchmark.py [--config CFG] [--checkpoint CKPT]
-[--frames 200] [--size 640x480] [--batch-size 32] [--repeats 3] [--threads T]
-[--out results.json]``
+[--frames 200] [--size 640x480] [--faces 1] [--batch-size 32] [--repeats 3] [--threads T]
+[--out results.json]``; ``--video-only PATH`` only writes the synthetic video.
 
 A synthetic video is written first (OpenCV, ``mp4v``): a real face
 (``skimage.data.astronaut()``'s head, about 45 % of the frame height) moving
@@ -70,6 +70,10 @@ def parse_args(argv=None):
     parser.add_argument('--detector', default='haar', help='haar (default) or whole')
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='also write the results as JSON here')
+    parser.add_argument('--faces', type=int, default=1, choices=(1, 2), help='faces in the video (default 1)')
+    parser.add_argument(
+        '--video-only', metavar='PATH', default=None, help='only write the synthetic video to PATH and exit'
+    )
     args = parser.parse_args(argv)
     try:
         w, h = (int(v) for v in args.size.lower().split('x'))
@@ -83,15 +87,15 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------- synthetic video
 def write_synthetic_video(
-    path: str, frames: int, size: tuple[int, int], fps: float = 25.0, seed: int = 0
+    path: str, frames: int, size: tuple[int, int], fps: float = 25.0, seed: int = 0, faces: int = 1
 ) -> str:
-    """A face moving over a panning texture; ``size = (W, H)``; returns ``path``."""
+    """A face (``faces=2``: and its mirror image) moving over a panning background; ``size = (W, H)``."""
     from skimage import data
 
     w, h = size
     astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     head = astro[20:260, 120:360]  # the astronaut's head with some context, 240 x 240
-    side = max(32, int(0.45 * min(w, h)))
+    side = max(32, int((0.45 if faces == 1 else 0.36) * min(w, h)))
     face = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(seed)
     # smooth blobs (a 6 x 8 random grid, bicubic): structure to decode, few false faces for Haar
@@ -100,13 +104,15 @@ def write_synthetic_video(
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
     if not writer.isOpened():
         raise OSError(f'OpenCV cannot write an mp4v video to {path}')
+    lane_w = w // faces
     for i in range(frames):
         ox = int((w / 2) * (1 + np.sin(i / 37.0)))
         oy = int((h / 2) * (1 + np.sin(i / 53.0)))
         img = texture[oy : oy + h, ox : ox + w].copy()
-        fx = int((w - side) * (0.5 + 0.45 * np.sin(i / 23.0)))
-        fy = int((h - side) * (0.5 + 0.4 * np.cos(i / 31.0)))
-        img[fy : fy + side, fx : fx + side] = face
+        for k in range(faces):
+            fx = k * lane_w + int((lane_w - side) * (0.5 + 0.45 * np.sin(i / 23.0 + 2 * k)))
+            fy = int((h - side) * (0.5 + 0.4 * np.cos(i / 31.0 + k)))
+            img[fy : fy + side, fx : fx + side] = face if k == 0 else face[:, ::-1]
         writer.write(img)
     writer.release()
     return path
@@ -264,13 +270,19 @@ def _load() -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.video_only:
+        path = write_synthetic_video(args.video_only, args.frames, args.size, args.fps, faces=args.faces)
+        print(f'wrote {path}: {args.frames} frames {args.size[0]}x{args.size[1]} at {args.fps} fps')
+        return dict(video=path)
     if args.threads:
         torch.set_num_threads(args.threads)
     from ferlab.apis import FERInferencer
 
     work = args.work_dir or tempfile.mkdtemp(prefix='infer_benchmark_')
     os.makedirs(work, exist_ok=True)
-    video = write_synthetic_video(osp.join(work, 'synthetic.mp4'), args.frames, args.size, args.fps)
+    video = write_synthetic_video(
+        osp.join(work, 'synthetic.mp4'), args.frames, args.size, args.fps, faces=args.faces
+    )
     inferencer = FERInferencer(
         args.config, args.checkpoint, detector=args.detector, batch_size=args.batch_size
     )
