@@ -170,3 +170,24 @@ def test_whole_image_scores_equal_tools_test_on_aligned_faces(tmp_path):
     assert [(r['x'], r['y'], r['w'], r['h'], r['det_score']) for r in rows] == [(0, 0, 45, 45, 1.0)] * 6
     np.testing.assert_allclose(np.stack([_probs(r) for r in rows]), dump['scores'], atol=1e-6)
     assert [CLASSES7.index(r['label']) for r in rows] == dump['labels'].tolist()
+
+
+class _AUBackend:
+    """A backend with an AU output: class scores and AU probabilities made from the crop's mean colour."""
+
+    meta = dict(classes=['neg', 'pos'], input_size=(8, 8), au_names=['AU6', 'AU12'])
+
+    def __call__(self, crops):
+        m = np.array([c.mean() / 255.0 for c in crops], np.float32)
+        return dict(scores=np.stack([1 - m, m], 1), au_scores=np.stack([m, m / 2], 1))
+
+
+def test_au_outputs_get_one_column_each_after_the_label(tmp_path):
+    img = np.full((30, 40, 3), 51, np.uint8)  # mean 51 / 255 = 0.2
+    cv2.imwrite(str(tmp_path / 'grey.png'), img)
+    inf = FERInferencer(_AUBackend(), detector='whole')
+    (row,) = inf(str(tmp_path / 'grey.png'), out_dir=str(tmp_path / 'o'))
+    assert inf.fields[10:] == ['neg', 'pos', 'label', 'AU6', 'AU12', 'error']
+    assert row['label'] == 'neg' and row['pos'] == pytest.approx(0.2) and row['AU12'] == pytest.approx(0.1)
+    (from_csv,) = read_rows(str(tmp_path / 'o' / 'predictions.csv'))
+    assert float(from_csv['AU6']) == pytest.approx(0.2) and from_csv['error'] == ''
