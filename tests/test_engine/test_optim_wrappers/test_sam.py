@@ -359,7 +359,51 @@ def test_amp_flag_keeps_sam_and_turns_on_autocast(monkeypatch):
     from ferlab.engine.optim_wrappers import mixed_precision_optim_wrapper_cfg
 
     monkeypatch.setenv(precision.ENV_CPU_BF16, '1')
-    cfg = mixed_precision_optim_wrapper_cfg(dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam')))
+    cfg = mixed_precision_optim_wrapper_cfg(
+        dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam'))
+    )
     assert cfg == dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam'), dtype='auto')
     wrapper = build_optim_wrapper(nn.Linear(2, 2), copy.deepcopy(cfg))
     assert type(wrapper).__name__ == 'SAMOptimWrapper' and wrapper.cast_dtype == torch.bfloat16
+
+
+_VIT_SAM_CONFIG = """_base_ = [{base!r}]
+model = dict(
+    _delete_=True,
+    type='FERClassifier',
+    data_preprocessor=dict(type='FERDataPreprocessor'),
+    backbone=dict(type='TimmBackbone', model_name='vit_tiny_patch16_224', pooled=True, img_size=32,
+                  patch_size=8, embed_dim=32, depth=1, num_heads=2),
+    head=dict(type='LinearClsHead', num_classes=7, in_channels=32, loss=dict(type='CrossEntropyLoss')),
+)
+optim_wrapper = dict(_delete_=True, type='SAMOptimWrapper', rho=0.05,
+                     optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
+param_scheduler = []
+"""
+
+
+@pytest.mark.dist
+def test_two_rank_ddp_sam_equals_one_process_on_the_global_batch(tmp_path):
+    """2 CPU ranks x batch 2 == 1 process x batch 4 (BN-free ViT): both SAM passes all-reduce.
+
+    mmengine's ``MMDistributedDataParallel.train_step`` calls the wrapped model inside
+    ``optim_context``; the recorded call is replayed through the DDP module, so the second
+    gradient is averaged over the ranks like the first (and ε̂ comes from the averaged g).
+    """
+    from tests.test_tools.test_dist_train import run_dist_train
+    from tools.train import main
+
+    data_root = make_fake_rafdb(tmp_path / 'data', n_train=8, n_test=4, size=32)
+    config = tmp_path / 'vit_sam.py'
+    config.write_text(_VIT_SAM_CONFIG.format(base=CONFIG))
+    one = tmp_path / 'one'
+    opts = tiny_train_options(data_root, max_epochs=1, batch_size=4) + ['experiment_name=sam_one']
+    main([str(config), '--work-dir', str(one), '--no-validate', '--cfg-options', *opts])
+    two = tmp_path / 'two'
+    opts = tiny_train_options(data_root, max_epochs=1, batch_size=2) + ['experiment_name=sam_two']
+    run_dist_train(str(config), two, opts, tmp_path, tmp_path)
+    a = safe_torch_load(one / 'epoch_1.pth')['state_dict']
+    b = safe_torch_load(two / 'epoch_1.pth')['state_dict']
+    assert set(a) == set(b)
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
