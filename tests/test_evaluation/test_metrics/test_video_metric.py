@@ -9,6 +9,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ferlab.datasets import AFFWILD2_CLASSES
 from ferlab.registry import METRICS
+from tests.utils import REPO_ROOT
 
 C = 8
 
@@ -193,3 +194,35 @@ def test_two_rank_gloo_evaluation_equals_single_process(tmp_path):
     )
     for rank in (0, 1):
         assert torch.load(tmp_path / f'rank{rank}.pt', weights_only=True) == ref
+
+
+@pytest.mark.slow
+def test_base_config_synthfer_video_affwild2_feeds_the_metric():
+    """The 8-class SynthFERVideo base config: packed samples carry video_id / frame_idx for VideoMetric."""
+    from mmengine.config import Config
+
+    from ferlab.registry import DATASETS
+
+    cfg = Config.fromfile(os.path.join(REPO_ROOT, 'configs/_base_/datasets/synthfer_video-affwild2.py'))
+    ds = DATASETS.build(dict(cfg.test_dataloader.dataset, num_clips=3, clip_len=40, img_size=32))
+    assert ds.classes == AFFWILD2_CLASSES
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = ds.metainfo
+    rng = np.random.default_rng(0)
+    samples, gts = [], []
+    for i in rng.permutation(len(ds)):
+        sample = ds[int(i)]['data_samples']
+        gt = int(sample.gt_label)
+        score = np.full(C, 0.05)
+        score[gt if rng.random() < 0.7 else (gt + 1) % C] = 0.65  # 70 % of the frames right
+        samples.append(dict(sample.to_dict(), pred_score=torch.tensor(score)))
+        gts.append(gt)
+    metric.process(None, samples)
+    res = metric.evaluate(len(samples))
+    pred = [int(s['pred_score'].argmax()) for s in samples]
+    assert res['num_videos'] == 3 and res['num_frames'] == len(ds)
+    assert res['accuracy'] == pytest.approx(100 * accuracy_score(gts, pred))
+    assert res['macro_f1'] == pytest.approx(
+        100 * f1_score(gts, pred, average='macro', labels=list(range(C)), zero_division=0)
+    )
+    assert 'sp/macro_f1' in res and cfg.test_evaluator.window == 32
