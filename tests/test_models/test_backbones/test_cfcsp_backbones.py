@@ -192,3 +192,40 @@ def test_reparameterize_tool_refuses_model_without_timm_backbone(tmp_path):
     torch.save(dict(state_dict=model.state_dict()), src)
     with pytest.raises(CliUsageError, match='no TimmBackbone'):
         _run_tool([cfg, str(src), str(tmp_path / 'out.pth')])
+
+
+@pytest.mark.e2e
+def test_reparameterized_repvgg_exports_to_onnx_with_training_logits(tmp_path):
+    """Train-structure checkpoint -> reparameterize.py -> pytorch2onnx.py (deploy=True) -> onnxruntime."""
+    pytest.importorskip('onnxruntime')
+    import numpy as np
+    import onnxruntime as ort
+
+    from tools.deployment.pytorch2onnx import main as export_main
+
+    base = osp.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
+    config = tmp_path / 'repvgg_rafdb.py'
+    model = model_cfg('repvgg', model_name='repvgg_a0')
+    config.write_text(f'_base_ = [{base!r}]\nmodel = {dict(model, _delete_=True)!r}\n')
+    trained = _trained_repvgg()
+    src, deploy_ckpt, onnx_file = tmp_path / 'epoch_1.pth', tmp_path / 'deploy.pth', tmp_path / 'repvgg.onnx'
+    torch.save(dict(state_dict=trained.state_dict(), meta=dict(epoch=1)), src)
+    _run_tool([str(config), str(src), str(deploy_ckpt)])
+    meta = export_main(
+        [
+            str(config),
+            str(deploy_ckpt),
+            '--out',
+            str(onnx_file),
+            '--cfg-options',
+            'model.backbone.deploy=True',
+        ]
+        + ['test_dataloader.dataset.pipeline.1.scale=(32,32)']
+    )
+    assert max(meta['parity'].values()) <= 1e-4
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    session = ort.InferenceSession(str(onnx_file), providers=['CPUExecutionProvider'])
+    (logits,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        expected = trained(x).numpy()  # the multi-branch training structure
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-4)
