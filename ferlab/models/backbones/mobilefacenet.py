@@ -137,8 +137,14 @@ class MobileFaceNet(BaseModule):
             :meth:`init_weights`: the public ``{'state_dict': ...}`` layout
             (``module.`` prefix stripped) or a ferlab checkpoint whose model
             holds this network under ``backbone.`` (e.g. a landmark regressor).
-        init_cfg: mmengine init config (default: Kaiming fan-out convs,
-            unit BN, as the public code).
+        init_cfg: mmengine init config. Default: LeCun-normal convs and
+            Linear (Kaiming fan-in, gain 1), unit BN. The public code uses
+            Kaiming fan-out (ReLU gain), which with fresh (identity) BN
+            statistics shrinks the features about 10x per depth-wise block
+            (``conv_6_sep`` std 6e-6 for unit-variance inputs, measured);
+            fan-in with ReLU gain makes the residual stages grow instead (std
+            750). LeCun keeps every tap of a random, frozen landmark stream at
+            std 0.17-0.65, so it is a real random-feature baseline.
 
     Shapes:
         ``(B, 3, H, W)`` → tuple of the requested maps; at 112×112 see the
@@ -170,7 +176,7 @@ class MobileFaceNet(BaseModule):
     ):
         if init_cfg is None:
             init_cfg = [
-                dict(type='Kaiming', layer=['Conv2d', 'Linear'], mode='fan_out', nonlinearity='relu'),
+                dict(type='Kaiming', layer=['Conv2d', 'Linear'], mode='fan_in', nonlinearity='linear'),
                 dict(type='Constant', val=1, bias=0, layer=['BatchNorm2d']),
             ]
         super().__init__(init_cfg=init_cfg)

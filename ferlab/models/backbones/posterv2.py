@@ -32,7 +32,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleList
 from timm.layers import DropPath, trunc_normal_
 
 from ferlab.registry import MODELS
@@ -508,7 +508,7 @@ class PosterV2(BaseModule):
             self.query_tokens = nn.ParameterList(
                 [nn.Parameter(torch.zeros(w * w, d)) for w, d in zip(windows, dims)]
             )
-        self.cross_attn = nn.ModuleList(
+        self.cross_attn = ModuleList(  # mmengine's: init_weights reaches every level
             [
                 WindowCrossAttention(
                     d, h, w, mlp_ratio, dp, layer_scale, query_proj=query_proj, residual=residual, fused=fused
