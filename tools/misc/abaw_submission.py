@@ -1,6 +1,6 @@
 """ABAW EXPR submission files from a prediction dump of ``tools/test.py --out``.
 
-``python tools/misc/abaw_submission.py PREDS.pkl ANN_DIR OUT_DIR [--window W] [--causal]``
+``python tools/misc/abaw_submission.py PREDS.pkl ANN_DIR OUT_DIR [--window W] [--causal] [--decision cascade]``
 
 ``PREDS.pkl`` is the dump of ``tools/test.py CONFIG CKPT --out PREDS.pkl`` on an
 ``AffWild2`` test split (each sample has ``pred_score``, ``video_id`` and
@@ -37,6 +37,12 @@ def main(argv=None):
     p.add_argument('--window', type=int, default=0, help='smooth-predicting window in frames (0 = off)')
     p.add_argument('--causal', action='store_true', help='causal smoothing (past frames only)')
     p.add_argument('--smooth-on', choices=('logit', 'score'), default='logit')
+    p.add_argument(
+        '--decision',
+        choices=('argmax', 'cascade'),
+        default='argmax',
+        help="label rule; 'cascade' (CascadeClassifier scores) needs --smooth-on score",
+    )
     args = p.parse_args(argv)
     if not osp.isfile(args.predictions):
         raise InputFileNotFoundError(f'prediction dump {args.predictions} does not exist')
@@ -53,6 +59,7 @@ def main(argv=None):
         window=args.window,
         causal=args.causal,
         smooth_on=args.smooth_on,
+        decision=args.decision,
         num_classes=len(samples[0]['pred_score']),
         submission_dir=args.out_dir,
         ann_dir=args.ann_dir,

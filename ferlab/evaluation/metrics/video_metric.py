@@ -85,8 +85,8 @@ class VideoMetric(BaseMetric):
             ``smooth_on='score'`` (the rule sums probabilities).
         num_classes (int, optional): ``C``; defaults to the dataset's classes.
         submission_dir (str, optional): Also write ABAW submission files there
-            (:func:`tools.misc.abaw_submission`-style; see
-            :func:`ferlab.evaluation.abaw.write_abaw_submission`); needs ``ann_dir``.
+            (:func:`ferlab.evaluation.abaw.write_abaw_submission`); needs ``ann_dir``.
+            ``tools/test.py --abaw-submission DIR`` sets both.
         ann_dir (str, optional): Folder of the split's ``<video>.txt`` annotation
             files; every frame they list gets a row.
         submission_from (str): ``'sp'`` (smoothed, default) or ``'raw'`` predictions.
