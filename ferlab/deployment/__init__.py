@@ -3,8 +3,6 @@
 from .onnx import (
     DeployDependencyError,
     OnnxExportError,
-    config_classes,
-    config_input_size,
     export_onnx,
     onnx_parity,
     preprocess_steps,
@@ -13,6 +11,6 @@ from .onnx import (
 )
 
 __all__ = [
-    'DeployDependencyError', 'OnnxExportError', 'config_classes', 'config_input_size', 'export_onnx',
+    'DeployDependencyError', 'OnnxExportError', 'export_onnx',
     'onnx_parity', 'preprocess_steps', 'read_onnx_meta', 'require_deploy',
 ]  # fmt: skip

@@ -5,30 +5,41 @@ The exported graph is the model's ``forward(inputs, mode='tensor')``:
 * input ``input``: ``(B, 3, H, W)`` float32, the output of the model's
   :class:`~ferlab.models.utils.FERDataPreprocessor` (RGB when ``to_rgb``,
   ``(x - mean) / std`` on the 0-255 scale); ``B`` is a dynamic axis.
-* output ``logits``: ``(B, C)`` float32 class logits (no softmax: consumers
-  apply it, as :class:`ferlab.inference.onnx_backend.OnnxBackend` does).
+* output ``logits``: ``(B, C)`` float32 class logits, for every model whose
+  ``predict`` scores are the softmax of its ``'tensor'`` output (the
+  ``FERClassifier`` families, MVT, POSTER++); consumers apply the softmax,
+  as :class:`ferlab.inference.onnx_backend.OnnxBackend` does. Models whose
+  ``'tensor'`` output already is the ``predict`` probabilities (CFC-SP's
+  ``EnsembleClassifier`` with ``softmax_sum`` and ``CascadeClassifier``)
+  export it as output ``probs``. :func:`export_onnx` tells the two apart by
+  running ``predict`` on the traced batch.
 
 Everything a consumer needs to turn a BGR ``uint8`` face crop into ``input``
 is in the model's ``metadata_props`` (string values, JSON-encoded), so an
 ``.onnx`` file runs without its config (:func:`read_onnx_meta`):
 
-========================  ============================================================
-key                       value
-========================  ============================================================
-``ferlab_format``         ``1`` (version of this layout)
-``classes``               class names, index order of ``logits``
-``au_names``              AU names of an AU output, or ``null`` (no AU output)
-``input_size``            ``[H, W]`` of ``input``
-``mean`` / ``std``        per-channel, 0-255 scale, in ``input``'s channel order
-``to_rgb``                ``true``: swap BGR crops to RGB before normalising
-``preprocess``            geometric steps replayed on the crop, in order:
-                          ``{"type": "resize", "size": [H, W], "interpolation":
-                          "bilinear"}`` (OpenCV ``INTER_LINEAR``, what mmcv's
-                          ``Resize`` does) and ``{"type": "center_crop", "size":
-                          [H, W]}``
-``output``                ``logits``
-``source_config``         the config file's name, ``source_checkpoint_sha256``
-========================  ============================================================
+==============================  ======================================================
+key                             value
+==============================  ======================================================
+``ferlab_format``               ``1`` (version of this layout)
+``classes``                     class names, the column order of the output
+``au_names``                    AU names of an AU output, or ``null`` (no AU output)
+``input_size``                  ``[H, W]`` of ``input``
+``mean`` / ``std``              per-channel, 0-255 scale, in ``input``'s channel order
+``to_rgb``                      ``true``: swap BGR crops to RGB before normalising
+``preprocess``                  geometric steps replayed on the crop, in order:
+                                ``{"type": "resize", "size": [H, W],
+                                "interpolation": "bilinear"}`` (mmcv's
+                                ``imresize``, what the pipeline's ``Resize``
+                                does; ``"area_or_linear"``: ``INTER_AREA`` to
+                                shrink, ``INTER_LINEAR`` to enlarge, as
+                                ``TorchBackend`` for pipelines without a
+                                ``Resize``) and ``{"type": "center_crop",
+                                "size": [H, W]}``
+``output`` / ``output_kind``    ``logits`` / ``logits`` or ``probs`` / ``probabilities``
+``opset``, ``exporter``         what wrote the graph
+``source_config``, ...          config file name, checkpoint SHA-256, model type
+==============================  ======================================================
 
 Exporter: torch >= 2.9 exports with ``torch.export`` ("dynamo") by default,
 whose translations start at opset 18; asked for a lower opset it converts
@@ -65,7 +76,7 @@ from ferlab.utils.errors import FerlabInputError
 DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 META_FORMAT = 1
 PROTOBUF_LIMIT = 2**31  # bytes; above it the weights must go to an external data file
-INPUT_NAME, OUTPUT_NAME = 'input', 'logits'
+INPUT_NAME, OUTPUT_NAME, PROBS_NAME = 'input', 'logits', 'probs'
 MIN_DYNAMO_OPSET = 18
 
 logger = logging.getLogger(__name__)
@@ -118,8 +129,9 @@ def preprocess_steps(pipeline: Sequence[dict], input_size: Sequence[int] | None 
     Supported transforms: ``LoadImageFromFile`` (colour, uint8), ``Resize``
     (``scale=``, ``keep_ratio=False``, any OpenCV interpolation name),
     ``CenterCrop`` (``crop_size=``) and ``PackFERInputs``. A pipeline without
-    a ``Resize`` before its first crop starts with a resize of the crop to
-    ``input_size`` (a face crop of any size must reach the model's size).
+    no ``Resize`` starts with a resize of the crop to ``input_size`` (a face
+    crop of any size must reach the model's size), ``area_or_linear`` as
+    :class:`~ferlab.inference.backends.TorchBackend` does.
 
     Args:
         pipeline: The config's ``test_dataloader.dataset.pipeline``.
@@ -168,59 +180,26 @@ def preprocess_steps(pipeline: Sequence[dict], input_size: Sequence[int] | None 
                 f'{where}: {kind} cannot be replayed on face crops by the ONNX preprocessing '
                 '(supported: LoadImageFromFile, Resize, CenterCrop, PackFERInputs)'
             )
-    if not steps or steps[0]['type'] != 'resize':
+    if not any(s['type'] == 'resize' for s in steps):
         if input_size is None:
             raise OnnxExportError(
                 'the test pipeline has no Resize, so the model input size is unknown; give --input-size H W'
             )
-        steps.insert(0, dict(type='resize', size=[int(s) for s in input_size], interpolation='bilinear'))
-    size = steps[0]['size']
-    for s in steps:
-        size = s['size']
+        # what TorchBackend does for such pipelines: INTER_AREA to shrink, INTER_LINEAR to enlarge
+        steps.insert(
+            0, dict(type='resize', size=[int(s) for s in input_size], interpolation='area_or_linear')
+        )
+    size = steps[-1]['size']
     if input_size is not None and [int(v) for v in input_size] != size:
         raise OnnxExportError(
-            f'--input-size {list(input_size)} differs from the {size} the test pipeline produces'
+            f'input size {list(input_size)} differs from the {size} the test pipeline produces'
         )
     return dict(input_size=size, preprocess=steps)
 
 
-def config_input_size(cfg) -> list[int] | None:
-    """``[H, W]`` the config's test data has when its pipeline does not resize.
-
-    Looks at ``test_dataloader.dataset.img_size`` (SynthFER renders at that
-    size), then the config's top-level ``img_size``.
-    """
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    for value in (dataset.get('img_size'), cfg.get('img_size')):
-        if isinstance(value, int):
-            return [value, value]
-        if isinstance(value, (tuple, list)) and len(value) == 2:
-            return [int(value[0]), int(value[1])]
-    return None
-
-
-def config_classes(cfg) -> list[str] | None:
-    """Class names of the config's test set without building it (``None`` when unknown).
-
-    The dataset's ``classes=`` argument, else SynthFER's ``label_set``, else
-    the dataset class's static ``METAINFO['classes']``.
-    """
-    from ferlab.registry import DATASETS
-
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    if dataset.get('classes'):
-        return [str(c) for c in dataset['classes']]
-    kind = dataset.get('type')
-    cls = DATASETS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        return None
-    if 'label_set' in dataset or kind in ('SynthFER', 'SynthFERVideo'):
-        from ferlab.datasets.synthfer.expressions import label_set_classes
-
-        label_set = dataset.get('label_set', 'rafdb' if kind == 'SynthFER' else 'affwild2_7')
-        return list(label_set_classes(label_set))
-    classes = getattr(cls, 'METAINFO', {}).get('classes')
-    return [str(c) for c in classes] if classes else None
+def _short(value) -> float:
+    """The shortest decimal of a float32 value (``123.675``, not ``123.67500305``)."""
+    return float(str(np.float32(float(value))))
 
 
 def preprocessor_meta(model: nn.Module) -> dict:
@@ -230,18 +209,45 @@ def preprocessor_meta(model: nn.Module) -> dict:
     if dp is not None and getattr(dp, '_normalize', True) is False:
         mean = std = None
     return dict(
-        mean=[round(float(v), 6) for v in mean.flatten()] if mean is not None else [0.0, 0.0, 0.0],
-        std=[round(float(v), 6) for v in std.flatten()] if std is not None else [1.0, 1.0, 1.0],
+        mean=[_short(v) for v in mean.flatten()] if mean is not None else [0.0, 0.0, 0.0],
+        std=[_short(v) for v in std.flatten()] if std is not None else [1.0, 1.0, 1.0],
         to_rgb=bool(getattr(dp, 'to_rgb', True)),
     )
 
 
 # ----------------------------------------------------------------------------- export
+def output_kind(model: nn.Module, x: torch.Tensor, out: torch.Tensor) -> str:
+    """``'logits'`` when ``predict``'s scores are ``softmax(out)``, ``'probabilities'`` when they are ``out``.
+
+    Args:
+        model: The model in eval mode.
+        x: The traced batch ``(B, 3, H, W)``.
+        out: ``model(x, mode='tensor')`` ``(B, C)``.
+
+    Raises:
+        OnnxExportError: ``predict`` scores are neither (the graph would not
+            give the model's predictions).
+    """
+    from ferlab.structures import FERDataSample
+
+    samples = model(x, [FERDataSample() for _ in range(len(x))], mode='predict')
+    scores = torch.stack([s.pred_score.float() for s in samples])
+    if torch.allclose(scores, out.float().softmax(dim=1), atol=1e-5):
+        return 'logits'
+    if torch.allclose(scores, out.float(), atol=1e-5):
+        return 'probabilities'
+    raise OnnxExportError(
+        f"{type(model).__name__}: predict's pred_score is neither the softmax of forward(mode='tensor') "
+        'nor that output itself, so the exported graph would not give its predictions'
+    )
+
+
 class LogitsModel(nn.Module):
     """``model(inputs, mode='tensor')``: the graph the export traces.
 
     Shapes:
-        ``(B, 3, H, W)`` normalised float32 → logits ``(B, C)``.
+        ``(B, 3, H, W)`` normalised float32 → logits (or probabilities, see
+        :func:`output_kind`) ``(B, C)``.
     """
 
     def __init__(self, model: nn.Module):
@@ -272,7 +278,7 @@ def _param_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
-def _torch_export(wrapper, dummy, path, opset, external_data, quiet):
+def _torch_export(wrapper, dummy, path, opset, external_data, quiet, output_name):
     """Write the graph to ``path`` (without metadata); returns the exporter's name."""
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*legacy TorchScript-based ONNX export.*')
@@ -286,7 +292,7 @@ def _torch_export(wrapper, dummy, path, opset, external_data, quiet):
                     (dummy,),
                     path,
                     input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
+                    output_names=[output_name],
                     dynamic_shapes={'x': {0: batch}},
                     opset_version=opset,
                     external_data=external_data,
@@ -299,8 +305,8 @@ def _torch_export(wrapper, dummy, path, opset, external_data, quiet):
                 (dummy,),
                 path,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: 'batch'}, OUTPUT_NAME: {0: 'batch'}},
+                output_names=[output_name],
+                dynamic_axes={INPUT_NAME: {0: 'batch'}, output_name: {0: 'batch'}},
                 opset_version=opset,
                 dynamo=False,
             )
@@ -347,8 +353,9 @@ def export_onnx(
 
     Raises:
         DeployDependencyError: onnx / onnxscript missing.
-        OnnxExportError: ``classes`` does not match the logits, or the file's
-            opset differs from ``opset``.
+        OnnxExportError: ``classes`` does not match the logits, the file's
+            opset differs from ``opset``, or the traced graph fixed the batch
+            size (a forward that loops over samples in Python).
     """
     require_deploy(('onnx', 'onnxscript') if opset >= MIN_DYNAMO_OPSET else ('onnx',))
     import onnx
@@ -358,12 +365,15 @@ def export_onnx(
     wrapper = LogitsModel(model).eval()
     gen = torch.Generator().manual_seed(0)
     dummy = torch.randn(trace_batch, 3, h, w, generator=gen)
-    num_logits = wrapper(dummy).shape[1]
+    out = wrapper(dummy)
+    num_logits = out.shape[1]
     if len(classes) != num_logits:
         raise OnnxExportError(
             f'{len(classes)} class names {list(classes)} for a model with {num_logits} logits; '
             'give the right names with --classes'
         )
+    kind = output_kind(model, dummy, out)
+    output_name = OUTPUT_NAME if kind == 'logits' else PROBS_NAME
     meta = dict(
         ferlab_format=META_FORMAT,
         classes=[str(c) for c in classes],
@@ -373,7 +383,8 @@ def export_onnx(
         preprocess=list(preprocess)
         if preprocess
         else [dict(type='resize', size=[h, w], interpolation='bilinear')],
-        output=OUTPUT_NAME,
+        output=output_name,
+        output_kind=kind,
         opset=int(opset),
     )
     for key, value in (extra_meta or {}).items():
@@ -386,11 +397,20 @@ def export_onnx(
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         tmp_path = osp.join(tmp, osp.basename(path))
-        meta['exporter'] = _torch_export(wrapper, dummy, tmp_path, int(opset), external, quiet)
+        meta['exporter'] = _torch_export(wrapper, dummy, tmp_path, int(opset), external, quiet, output_name)
         proto = onnx.load(tmp_path, load_external_data=False)
         got = {o.domain: o.version for o in proto.opset_import}.get('', None)
         if got != int(opset):
             raise OnnxExportError(f'asked for opset {opset}, the exporter wrote opset {got}')
+        for value in (proto.graph.input[0], proto.graph.output[0]):
+            batch_dim = value.type.tensor_type.shape.dim[0]
+            if not batch_dim.dim_param:
+                raise OnnxExportError(
+                    f"{type(model).__name__}: the traced graph fixed the batch size of '{value.name}' at "
+                    f"{batch_dim.dim_value}, so it would refuse other batch sizes; its forward(mode='tensor') "
+                    'handles the samples one by one in Python (a loop or a list of data samples) and must be '
+                    'written on whole (B, ...) tensors to be exported'
+                )
         del proto.metadata_props[:]
         for key, value in meta.items():
             entry = proto.metadata_props.add()
@@ -457,7 +477,7 @@ def onnx_parity(
         x = torch.randn(b, 3, h, w, generator=gen)
         with torch.no_grad():
             ref = wrapper(x).numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        got = session.run([meta['output']], {INPUT_NAME: x.numpy()})[0]
         if got.shape != ref.shape:
             raise OnnxExportError(
                 f'{path}: onnxruntime returned {got.shape} for a batch of {b}, torch {ref.shape}'

@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from ferlab.utils.cli import config_parser, load_config, run_tool  # noqa: E402
-from ferlab.utils.errors import CliUsageError  # noqa: E402
+from ferlab.utils.errors import CliUsageError, FerlabInputError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -60,8 +60,6 @@ def main(argv=None) -> dict:
     from ferlab.deployment.onnx import (
         DEPLOY_PACKAGES,
         OnnxExportError,
-        config_classes,
-        config_input_size,
         export_onnx,
         file_sha256,
         onnx_parity,
@@ -77,6 +75,7 @@ def main(argv=None) -> dict:
     cfg = load_config(args)
 
     from ferlab.apis.inference import init_model
+    from ferlab.inference.backends import model_classes, model_input_size
     from ferlab.utils.checkpoint import check_local_checkpoint
 
     check_local_checkpoint(args.checkpoint)
@@ -84,17 +83,20 @@ def main(argv=None) -> dict:
     if args.input_size is not None:
         input_size = args.input_size * 2 if len(args.input_size) == 1 else args.input_size
     pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
-    pre = preprocess_steps(pipeline, input_size or config_input_size(cfg))
+    if input_size is None and not any(t.get('type') == 'Resize' for t in pipeline):
+        try:
+            input_size = list(model_input_size(cfg))
+        except FerlabInputError as err:
+            raise OnnxExportError(f'{err}; give it with --input-size H W') from None
+    pre = preprocess_steps(pipeline, input_size)
     model = init_model(cfg, args.checkpoint, device='cpu')
     if args.classes:
         classes = [c.strip() for c in args.classes.split(',') if c.strip()]
     else:
-        classes = (getattr(model, 'dataset_meta', None) or {}).get('classes') or config_classes(cfg)
-    if not classes:
-        raise OnnxExportError(
-            f'no class names: {args.checkpoint} records no dataset_meta and the test set of {args.config} '
-            'names none; give them with --classes a,b,c'
-        )
+        try:
+            classes = model_classes(model, cfg)
+        except FerlabInputError as err:
+            raise OnnxExportError(f'{err}; give the names with --classes a,b,c') from None
     meta = export_onnx(
         model,
         args.out,
@@ -111,7 +113,7 @@ def main(argv=None) -> dict:
     h, w = meta['input_size']
     print(
         f'wrote {args.out}: opset {meta["opset"]}, {meta["exporter"]} exporter, input (B, 3, {h}, {w}), '
-        f'logits (B, {len(meta["classes"])})'
+        f'{meta["output"]} (B, {len(meta["classes"])})'
         + (f', weights in {meta["external_data"]}' if meta['external_data'] else '')
     )
     if not args.no_verify:
