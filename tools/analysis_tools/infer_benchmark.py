@@ -21,7 +21,10 @@ that file, with the same model object and the same face detector object
   on one face at a time → softmax → ``csv.writer`` row.
 
 Repetitions alternate the order (naive first, then pipeline first, ...);
-figures are medians. For the pipeline the wall time is split by timing its
+the speed-up is the median of the paired ratios (pipeline frames/s over the
+naive loop's in the same repetition), the other figures are medians. The
+process CPU time of each contender (all threads) is recorded too: on a shared
+machine it moves less with the load than the wall time. For the pipeline the wall time is split by timing its
 detector calls, its backend calls (test pipeline + preprocessor + forward) and
 the model's ``test_step`` (forward) in the main thread; "own time" is the wall
 time not spent in the backend (decode waits, detection, crop, tracking,
@@ -152,15 +155,16 @@ def run_pipeline(inferencer, video: str, out_dir: str) -> dict:
     timed_fwd = _Timer(model.test_step)
     inferencer.backend, inferencer.detector, model.test_step = timed_backend, timed_det, timed_fwd
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         inferencer(video, out_dir=out_dir, return_rows=False)
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         inferencer.backend, inferencer.detector = backend, detector
         del model.test_step
     frames = inferencer.summary['frames']
     return dict(
         seconds=total,
+        cpu_s=cpu,
         frames=frames,
         faces=inferencer.summary['faces'],
         fps=frames / total,
@@ -200,7 +204,7 @@ def run_naive(model, detector, classes, video: str, out_csv: str, margin: float)
 
     transform = naive_transform(model)
     t = dict(decode=0.0, detect=0.0, crop=0.0, model=0.0, write=0.0)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     cap = cv2.VideoCapture(video)
     frames = faces = 0
     with open(out_csv, 'w', newline='', encoding='utf-8') as f:
@@ -230,9 +234,14 @@ def run_naive(model, detector, classes, video: str, out_csv: str, margin: float)
                 faces += 1
             frames += 1
     cap.release()
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return dict(
-        seconds=total, frames=frames, faces=faces, fps=frames / total, **{f'{k}_s': v for k, v in t.items()}
+        seconds=total,
+        cpu_s=cpu,
+        frames=frames,
+        faces=faces,
+        fps=frames / total,
+        **{f'{k}_s': v for k, v in t.items()},
     )
 
 
@@ -259,6 +268,18 @@ def compare_predictions(pipeline_csv: str, naive_csv: str, classes) -> dict:
         label_agreement=float(np.mean(a.argmax(1) == b.argmax(1))),
         max_abs_dp=float(np.abs(a - b).max()),
     )
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _load() -> str:
@@ -318,6 +339,7 @@ def main(argv=None) -> dict:
         return statistics.median(r[key] for r in results[name])
 
     speedups = [p['fps'] / n['fps'] for p, n in zip(results['pipeline'], results['naive'])]
+    cpu_ratios = [n['cpu_s'] / p['cpu_s'] for p, n in zip(results['pipeline'], results['naive'])]
     summary = dict(
         config=args.config,
         input_size=list(inferencer.backend.meta['input_size']),
@@ -327,13 +349,17 @@ def main(argv=None) -> dict:
         torch_threads=torch.get_num_threads(),
         torch=torch.__version__,
         opencv=cv2.__version__,
-        cpu=platform.processor() or platform.machine(),
+        cpu=cpu_model(),
+        cpu_count=os.cpu_count(),
+        opencv_threads=cv2.getNumThreads(),
         load_before=load_before,
         load_after=_load(),
         repeats=args.repeats,
         pipeline_fps=med('pipeline', 'fps'),
         naive_fps=med('naive', 'fps'),
         speedup=statistics.median(speedups),
+        speedups=speedups,
+        cpu_ratio=statistics.median(cpu_ratios),
         pipeline_own_share=med('pipeline', 'own_share'),
         pipeline_split_s={
             k: med('pipeline', k) for k in ('seconds', 'detect_s', 'backend_s', 'forward_s', 'own_s')
@@ -348,11 +374,14 @@ def main(argv=None) -> dict:
     print(
         f'{summary["detector"]} + {osp.basename(args.config)} at {summary["input_size"]} px, '
         f'{args.frames} frames {args.size[0]}x{args.size[1]}, {summary["torch_threads"]} torch threads, '
+        f'{summary["opencv_threads"]} OpenCV threads, {summary["cpu_count"]} x {summary["cpu"]}, '
         f'load {load_before} -> {summary["load_after"]}'
     )
     print(
         f'pipeline {summary["pipeline_fps"]:.2f} frames/s, naive {summary["naive_fps"]:.2f} frames/s, '
-        f'speed-up {summary["speedup"]:.2f}x (median of {args.repeats})'
+        f'speed-up {summary["speedup"]:.2f}x (median of {args.repeats} paired ratios; '
+        f'{", ".join(f"{x:.2f}" for x in speedups)}); process CPU time naive / pipeline '
+        f'{summary["cpu_ratio"]:.2f}x'
     )
     ps, ns = summary['pipeline_split_s'], summary['naive_split_s']
     print(
