@@ -30,13 +30,13 @@ def cascade_scores(coarse: torch.Tensor, negative: torch.Tensor) -> torch.Tensor
     ``p(c) = p_coarse(Negative) · p_neg(c)`` for Anger, Disgust, Fear, Sadness;
     rows sum to 1 when the inputs do. Returns ``(N, 8)`` in the Aff-Wild2 order.
     """
-    out = coarse.new_zeros(coarse.shape[0], len(AFFWILD2_CLASSES))
+    columns = [None] * len(AFFWILD2_CLASSES)
     for c, fine in enumerate(COARSE_TO_FINE):
         if fine >= 0:
-            out[:, fine] = coarse[:, c]
+            columns[fine] = coarse[:, c]
     for j, fine in enumerate(NEGATIVE_TO_FINE):
-        out[:, fine] = coarse[:, NEGATIVE_INDEX] * negative[:, j]
-    return out
+        columns[fine] = coarse[:, NEGATIVE_INDEX] * negative[:, j]
+    return torch.stack(columns, dim=1)
 
 
 def cascade_decision(scores: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,19 @@ def cascade_decision(scores: torch.Tensor) -> torch.Tensor:
 
 
 def _probabilities(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """``(B, C)`` ``pred_score`` of any ferlab classifier's ``'predict'`` mode."""
+    """``(B, C)`` class probabilities of a ferlab classifier: its ``'predict'`` ``pred_score``.
+
+    For ``FERClassifier`` (softmax of its ``'tensor'`` logits, as its head predicts) and
+    ``EnsembleClassifier`` (its ``'tensor'`` output) they are computed as tensors, which keeps
+    the cascade traceable (ONNX export); other classifiers go through ``'predict'``.
+    """
+    from .ensemble import EnsembleClassifier
+    from .fer_classifier import FERClassifier
+
+    if type(model) is FERClassifier:
+        return model(inputs, mode='tensor').float().softmax(dim=1)
+    if isinstance(model, EnsembleClassifier):
+        return model(inputs, mode='tensor')
     return torch.stack([s.pred_score for s in model(inputs, None, mode='predict')]).float()
 
 
