@@ -119,8 +119,7 @@ class EnsembleClassifier(BaseModel):
     def member_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(M, B, C)`` logits of the members for ``(B, 3, H, W)`` inputs."""
         logits = [m(resize_inputs(inputs, s), mode='tensor') for m, s in zip(self.members, self.input_sizes)]
-        shapes = {tuple(z.shape) for z in logits}
-        if len(shapes) != 1:
+        if any(z.shape != logits[0].shape for z in logits[1:]):  # no set: traced sizes are unhashable
             raise ValueError(
                 f'EnsembleClassifier members give logits of different shapes {[tuple(z.shape) for z in logits]}; '
                 'every member needs the same classes'
