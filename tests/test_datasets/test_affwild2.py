@@ -142,3 +142,20 @@ def test_index_benchmark_counts_every_frame(tmp_path):
         run['num_unannotated'] == tree['unannotated'] and run['num_missing_images'] == tree['without_image']
     )
     assert run['samples'] == 300 - tree['unannotated'] - tree['without_image']
+
+
+@pytest.mark.slow
+def test_index_memory_per_frame_is_a_table_not_dicts(tmp_path):
+    """10 videos x 600 frames: the index's peak Python heap stays under 100 bytes per frame."""
+    import tracemalloc
+
+    from tools.analysis_tools.affwild2_index_benchmark import make_tree
+
+    tree = make_tree(str(tmp_path), videos=10, frames=6_000, seed=1)
+    tracemalloc.start()
+    ds = build(tmp_path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(ds) == tree['frames'] - tree['unannotated'] - tree['without_image']
+    # numpy columns: 16 B per frame plus one video's lines at a time; a dict per frame is ~700 B
+    assert peak < 100 * tree['frames'], peak / tree['frames']
