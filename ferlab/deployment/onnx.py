@@ -386,6 +386,7 @@ def export_onnx(
         output=output_name,
         output_kind=kind,
         opset=int(opset),
+        model_type=type(model).__name__,
     )
     for key, value in (extra_meta or {}).items():
         meta[key] = value

@@ -206,16 +206,11 @@ def test_mvt_export_carries_the_frozen_mgn_mask(tmp_path):
 
 @pytest.mark.slow
 def test_cascade_export(tmp_path):
-    """CascadeClassifier's sub-model scores come from predict samples stacked per sample in Python."""
+    """CFC-SP's cascade: 8 probabilities from a 5-class coarse and a 4-class negative net."""
     model, size = _cascade_model()
-    path = str(tmp_path / 'cascade.onnx')
-    try:
-        meta = export_onnx(model, path, size, [f'c{i}' for i in range(8)])
-    except OnnxExportError as err:
-        assert 'fixed the batch size' in str(err)
-        assert not osp.exists(path)  # nothing half-written
-        pytest.xfail(f'CascadeClassifier is not batch-generic in tracing: {err}')
+    path, meta = _export(model, tmp_path, size, classes=[f'c{i}' for i in range(8)])
     assert (meta['output'], meta['output_kind']) == ('probs', 'probabilities')
+    assert meta['model_type'] == 'CascadeClassifier'
     _assert_parity(model, path, size)
 
 

@@ -140,3 +140,42 @@ def test_onnx_backend_input_errors(tmp_path):
     out = preprocess_crop(np.full((5, 9, 3), (10, 20, 30), np.uint8), dict(meta, to_rgb=True))
     assert out.shape == (3, 8, 8)
     assert out[:, 0, 0].tolist() == [30.0, 20.0, 10.0]  # BGR -> RGB, mean 0, std 1
+
+
+@pytest.mark.slow
+def test_infer_tool_and_inferencer_with_onnx_match_the_checkpoint(tmp_path):
+    """tools/infer.py and FERInferencer on an .onnx file (no config) give the checkpoint's rows."""
+    import cv2
+
+    from ferlab.apis import FERInferencer
+    from ferlab.inference.writers import read_rows
+    from tests.test_inference.infer_utils import CLASSES7, astronaut_bgr, coffee_bgr, write_tiny_model
+
+    config, ckpt = write_tiny_model(tmp_path)
+    onnx_path = str(tmp_path / 'tiny.onnx')
+    sys.path.insert(0, REPO_ROOT)
+    from tools.deployment.pytorch2onnx import cli as export_cli
+    from tools.infer import cli as infer_cli
+
+    export_cli([config, ckpt, '--out', onnx_path])
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    a = astronaut_bgr()
+    cv2.imwrite(str(photos / 'astronaut.jpg'), a)
+    cv2.imwrite(str(photos / 'two.png'), np.concatenate([a, a], axis=1))
+    cv2.imwrite(str(photos / 'coffee.png'), coffee_bgr())
+    common = [str(photos), '--batch-size', '2', '--no-progress', '--no-plots']
+    infer_cli([config, ckpt, *common, '--out-dir', str(tmp_path / 'torch')])
+    infer_cli([onnx_path, *common, '--backend', 'onnxruntime', '--out-dir', str(tmp_path / 'onnx')])
+    ref = read_rows(str(tmp_path / 'torch' / 'predictions.csv'))
+    got = read_rows(str(tmp_path / 'onnx' / 'predictions.csv'))
+    api = FERInferencer(onnx_path)(str(photos))
+    assert len(ref) == len(got) == len(api) == 4  # astronaut, coffee (no face), two faces
+    assert sum(r['face_found'] == '1' for r in got) == 3
+    for r, g, p in zip(ref, got, api):
+        for key in ('input', 'face_id', 'x', 'y', 'w', 'h', 'face_found', 'label'):
+            assert r[key] == g[key], key
+        if r['face_found'] == '1':
+            ref_p = np.array([float(r[c]) for c in CLASSES7])
+            np.testing.assert_allclose([float(g[c]) for c in CLASSES7], ref_p, atol=1e-5)
+            np.testing.assert_allclose([float(p[c]) for c in CLASSES7], ref_p, atol=1e-5)

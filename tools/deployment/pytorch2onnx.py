@@ -107,7 +107,6 @@ def main(argv=None) -> dict:
         extra_meta=dict(
             source_config=osp.basename(args.config),
             source_checkpoint_sha256=file_sha256(args.checkpoint),
-            model_type=type(model).__name__,
         ),
     )
     h, w = meta['input_size']
