@@ -191,3 +191,31 @@ def test_au_outputs_get_one_column_each_after_the_label(tmp_path):
     assert row['label'] == 'neg' and row['pos'] == pytest.approx(0.2) and row['AU12'] == pytest.approx(0.1)
     (from_csv,) = read_rows(str(tmp_path / 'o' / 'predictions.csv'))
     assert float(from_csv['AU6']) == pytest.approx(0.2) and from_csv['error'] == ''
+
+
+def test_camera_smoothing_is_causal_and_equals_smoothing_the_whole_stream(tiny, monkeypatch):
+    """Live rows are smoothed as they come; the result equals causal SmoothPredicting over all rows at the end."""
+    import ferlab.inference.video as video
+    from ferlab.inference.smoothing import smooth_rows
+    from ferlab.inference.sources import Frame
+
+    a = astronaut_bgr()
+    frames = [0, 1, 2, 4, 5, 8, 9, 10, 11, 13]  # the camera dropped some frames
+
+    def fake_camera(index, every_n_frames=1):
+        for k in frames:
+            img = (
+                np.roll(a, 3 * k, axis=1) if k % 3 else cv2.GaussianBlur(np.roll(a, 3 * k, axis=1), (5, 5), 2)
+            )
+            yield Frame(f'camera:{index}', k, k / 10.0, img, None, True)
+
+    monkeypatch.setattr(video, 'iter_camera_frames', fake_camera)
+    inf = FERInferencer(*tiny)
+    raw = inf('camera:0')
+    live = inf('camera:0', smooth=4)
+    assert [r['frame'] for r in live] == frames and {r['face_id'] for r in live} == {0}
+    expected = smooth_rows(raw, CLASSES7, 4, causal=True)
+    for got, want in zip(live, expected):
+        np.testing.assert_allclose(_probs(got), _probs(want), atol=1e-12)
+        assert got['label'] == want['label']
+    assert not np.allclose(_probs(live[-1]), _probs(raw[-1]))  # smoothing changed something
