@@ -83,8 +83,8 @@ class MixedPrecisionOptimWrapper(OptimWrapper):
                 raise TypeError(f"loss_scale must be 'dynamic', a float or a dict, got {loss_scale!r}")
         name = 'fp32' if self.cast_dtype is None else str(self.cast_dtype).replace('torch.', '')
         precision.log_once(
-            f'wrapper_{self.device_type}_{name}',
-            f'MixedPrecisionOptimWrapper: {self.device_type} autocast dtype {name}'
+            f'{type(self).__name__}_{self.device_type}_{name}',
+            f'{type(self).__name__}: {self.device_type} autocast dtype {name}'
             + (', dynamic loss scaling' if self.loss_scaler is not None else ''),
             level=logging.INFO,
         )
