@@ -95,3 +95,12 @@ def test_writer_one_png_per_video_none_for_images(tmp_path):
         'clip_1_probabilities.png',
         'clip_probabilities.png',
     ]
+
+
+def test_writer_draws_what_plot_video_probabilities_draws(tmp_path):
+    rows = _video_rows('clip.mp4')
+    with VideoPlotWriter(str(tmp_path / 'w'), CLASSES) as writer:
+        for r in rows:
+            writer.write(r)
+    direct = plot_video_probabilities(rows, CLASSES, str(tmp_path / 'direct.png'))
+    np.testing.assert_array_equal(cv2.imread(writer.written['clip.mp4']), cv2.imread(direct))

@@ -150,6 +150,36 @@ print(json.dumps(dict(frames=n, peak_rss_kb=resource.getrusage(resource.RUSAGE_S
 """
 
 
+_RSS_INFERENCER = r"""
+import json, resource, sys
+from ferlab.apis.inferencer import FERInferencer
+inferencer = FERInferencer(sys.argv[2], sys.argv[3], detector='whole', batch_size=64)
+inferencer(sys.argv[1], out_dir=sys.argv[4], return_rows=False)  # CSV + probability plot written
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps(dict(frames=inferencer.summary['frames'], peak_rss_kb=rss)))
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_flat_with_video_length_through_the_inferencer(tmp_path, tiny_model):
+    """FERInferencer on a 3-minute video peaks at the RSS of a 10-second one (160x120, 25 fps)."""
+    results = {}
+    for seconds in (10, 180):
+        path = write_video(tmp_path / f'v{seconds}.mp4', 25 * seconds, size=(160, 120), fourcc='mp4v')
+        out = subprocess.run(
+            [sys.executable, '-c', _RSS_INFERENCER, path, *tiny_model, str(tmp_path / f'out{seconds}')],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+        )
+        results[seconds] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert results[10]['frames'] == 250 and results[180]['frames'] == 4500
+    grown_mb = (results[180]['peak_rss_kb'] - results[10]['peak_rss_kb']) / 1024
+    # 4250 more frames of 57.6 KB would be 245 MB; rows and plot series of 4250 frames are < 1 MB
+    assert grown_mb < 16, results
+
+
 @pytest.mark.slow
 def test_peak_memory_flat_with_video_length(tmp_path):
     """Peak RSS reading a 3-minute video equals that of a 10-second one (25 fps, 160x120)."""
