@@ -112,8 +112,8 @@ class GDC(nn.Module):
 
 
 def _landmark_key_map(state: dict) -> dict:
-    """Accept a bare MobileFaceNet state dict or a ferlab model's (``backbone.`` prefix)."""
-    if state and all(k.startswith('backbone.') for k in state if not k.startswith(('head.', 'neck.'))):
+    """Accept a bare MobileFaceNet state dict or a ferlab model's (the ``backbone.`` keys, stripped)."""
+    if any(k.startswith('backbone.') for k in state):
         return {k[len('backbone.') :]: v for k, v in state.items() if k.startswith('backbone.')}
     return state
 

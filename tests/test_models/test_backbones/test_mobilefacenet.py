@@ -55,6 +55,7 @@ def test_pretrained_file_loads_in_init_weights(tmp_path, layout):
     else:  # a ferlab landmark model: the network under backbone., plus a head
         state = {f'backbone.{k}': v for k, v in pub.state_dict().items()}
         state['head.fc.weight'] = torch.zeros(136, 512)
+        state['loss_module.scale'] = torch.ones(1)  # any other non-backbone entry is ignored
         atomic_save({'state_dict': state, 'meta': {}}, path)
     m = build(pretrained=path, with_output_layer=False)
     before = m.conv1.conv.weight.clone()
