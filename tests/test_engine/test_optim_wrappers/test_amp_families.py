@@ -1,9 +1,11 @@
 """Every shipped model family trains under MixedPrecisionOptimWrapper (bf16 on CPU).
 
 Models come from the shipped configs (or, for IResNet and the timm ViTs, which no
-shipped config trains alone, from registry config dicts at a tiny size); the
-optimizer wrappers are built like the Runner builds them (``build_optim_wrapper``
-on the config converted by ``--amp``: one wrapper, or MGN's two). Each family:
+shipped config trains alone, from registry config dicts at a tiny size, and the
+CFC-SP ``configs/_base_/models`` bases with shrunk backbones); the optimizer
+wrappers are built like the Runner builds them (``build_optim_wrapper`` on the
+config converted by ``--amp``: one wrapper, MGN's two, or POSTER++'s SAM, which
+stays a ``SAMOptimWrapper`` with bf16 autocast on both passes). Each family:
 
 * the first-step loss in bf16 is within bf16 rounding of the same model's fp32
   loss (an identically initialised twin trained with plain ``OptimWrapper``);
