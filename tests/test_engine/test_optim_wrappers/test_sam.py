@@ -284,6 +284,7 @@ class SAMProbeHook(Hook):
         model = runner.model
         rec = RECORDS.setdefault(runner.work_dir, dict(iters=[]))
         rec['wrapper'] = type(runner.optim_wrapper).__name__
+        rec['cast_dtype'] = runner.optim_wrapper.cast_dtype
         rec['forwards'] = 0
 
         def count(module, args, kwargs):
@@ -365,6 +366,23 @@ def test_amp_flag_keeps_sam_and_turns_on_autocast(monkeypatch):
     assert cfg == dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam'), dtype='auto')
     wrapper = build_optim_wrapper(nn.Linear(2, 2), copy.deepcopy(cfg))
     assert type(wrapper).__name__ == 'SAMOptimWrapper' and wrapper.cast_dtype == torch.bfloat16
+
+
+@pytest.mark.e2e
+def test_train_py_amp_on_sam_config_trains_sam_in_bf16(tmp_path, _sam_hooks, monkeypatch):
+    monkeypatch.setenv(precision.ENV_CPU_BF16, '1')
+    data_root = make_fake_rafdb(tmp_path / 'data', n_train=8, n_test=4, size=32)
+    config = tmp_path / 'sam_cfg.py'
+    config.write_text(
+        f'_base_ = [{CONFIG!r}]\n'
+        "optim_wrapper = dict(_delete_=True, type='SAMOptimWrapper', rho=0.05,\n"
+        "                     optimizer=dict(type='Adam', lr=1e-3))\n"
+    )
+    rec = _train(config, tmp_path / 'amp', data_root, '--amp', '--no-validate')
+    assert rec['wrapper'] == 'SAMOptimWrapper' and rec['cast_dtype'] == torch.bfloat16
+    assert rec['forwards'] == 2 * len(rec['iters']) == 8
+    state = safe_torch_load(tmp_path / 'amp' / 'epoch_2.pth')['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
 _VIT_SAM_CONFIG = """_base_ = [{base!r}]
