@@ -68,6 +68,18 @@ def build(name: str, size: int) -> torch.nn.Module:
     return MODELS.build(cfg.model).eval()
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _time(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -87,7 +99,7 @@ def main(argv=None) -> list[dict]:
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     print(
-        f'CPU: {platform.processor() or platform.machine()}, threads: {args.threads}, torch {torch.__version__}, '
+        f'CPU: {cpu_name()}, threads: {args.threads}, torch {torch.__version__}, '
         f'onnxruntime {ort.__version__}'
     )
     print(
