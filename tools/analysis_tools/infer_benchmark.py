@@ -104,6 +104,7 @@ def write_synthetic_video(
     # smooth blobs (a 6 x 8 random grid, bicubic): structure to decode, few false faces for Haar
     grid = rng.integers(40, 216, (6, 8, 3), dtype=np.uint8)
     texture = cv2.resize(grid, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
     if not writer.isOpened():
         raise OSError(f'OpenCV cannot write an mp4v video to {path}')
