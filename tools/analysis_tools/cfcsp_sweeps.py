@@ -98,14 +98,18 @@ def tables(results: dict) -> str:
     seeds = sorted(results, key=int)
     get = lambda run, key: [results[s][run][key] for s in seeds]  # noqa: E731
     lines = [f'Seeds {", ".join(seeds)}; macro-F1 (%) over the 8 classes, mean ± sd (ddof=1).', '']
-    n = results[seeds[0]]['baseline']['num_frames']
-    lines += [f'{n} labelled validation frames in {results[seeds[0]]["baseline"]["num_videos"]} videos.', '']
+    n, v = (int(results[seeds[0]]['baseline'][k]) for k in ('num_frames', 'num_videos'))
+    lines += [f'{n} labelled validation frames in {v} videos.', '']
     lines += ['Table 1 analogue (SP w = 16 frames)', '', '| method | macro-F1 | per seed |', '|---|---|---|']
     rows = [('baseline (flat ResNet-18)', 'baseline', 'macro_f1'), ('+ SP', 'baseline', 'sp/macro_f1'),
             ('+ C-F (cascade)', 'cascade_r18', 'macro_f1'), ('both (CFC-SP)', 'cascade_r18', 'sp/macro_f1')]  # fmt: skip
+    base = np.array(get('baseline', 'macro_f1'))
+    lines[-2:] = ['| method | macro-F1 | per seed | minus baseline, per seed |', '|---|---|---|---|']
     for label, run_, key in rows:
         v = get(run_, key)
-        lines.append(f'| {label} | {mean_sd(v)} | {", ".join(f"{x:.2f}" for x in v)} |')
+        d = np.array(v) - base
+        lines.append(f'| {label} | {mean_sd(v)} | {", ".join(f"{x:.2f}" for x in v)} | '
+                     f'{mean_sd(d)} ({", ".join(f"{x:+.2f}" for x in d)}) |')  # fmt: skip
     lines += ['', 'Table 4 analogue (cascade R18 → R18; paper w → w / 16 frames)', '',
               '| paper w | w here | macro-F1 | per seed |', '|---|---|---|---|']  # fmt: skip
     for w in PAPER_WINDOWS:
