@@ -331,7 +331,8 @@ def export_onnx(
 
     Args:
         model: A ferlab model whose ``forward(x, mode='tensor')`` returns
-            logits ``(B, C)``; moved to the CPU and set to eval mode.
+            ``(B, C)`` logits (or ``predict``'s probabilities, see
+            :func:`output_kind`); moved to the CPU and set to eval mode.
         path: Output ``.onnx`` file (written atomically).
         input_size: ``(H, W)`` of the traced input.
         classes: ``C`` class names (index order of the logits).
@@ -355,7 +356,7 @@ def export_onnx(
         DeployDependencyError: onnx / onnxscript missing.
         OnnxExportError: ``classes`` does not match the logits, the file's
             opset differs from ``opset``, or the traced graph fixed the batch
-            size (a forward that loops over samples in Python).
+            size.
     """
     require_deploy(('onnx', 'onnxscript') if opset >= MIN_DYNAMO_OPSET else ('onnx',))
     import onnx
@@ -408,9 +409,9 @@ def export_onnx(
             if not batch_dim.dim_param:
                 raise OnnxExportError(
                     f"{type(model).__name__}: the traced graph fixed the batch size of '{value.name}' at "
-                    f"{batch_dim.dim_value}, so it would refuse other batch sizes; its forward(mode='tensor') "
-                    'handles the samples one by one in Python (a loop or a list of data samples) and must be '
-                    'written on whole (B, ...) tensors to be exported'
+                    f'{batch_dim.dim_value}, so it would refuse other batch sizes: torch.export could not keep '
+                    "the batch symbolic through forward(mode='tensor') (a Python loop or list over the samples, "
+                    'or a set of tensor sizes, does this); write it on whole (B, ...) tensors'
                 )
         del proto.metadata_props[:]
         for key, value in meta.items():

@@ -214,6 +214,24 @@ def test_cascade_export(tmp_path):
     _assert_parity(model, path, size)
 
 
+@pytest.mark.slow
+def test_export_refuses_a_graph_with_a_fixed_batch(tmp_path):
+    """A forward that loops over the samples in Python traces to a batch-2 graph: refused, nothing written."""
+    model, size = _iresnet_model()
+    full = model.forward
+
+    def per_sample(inputs, data_samples=None, mode='tensor'):
+        if mode == 'tensor':
+            return torch.cat([full(x[None], mode='tensor') for x in inputs])
+        return full(inputs, data_samples, mode)
+
+    model.forward = per_sample
+    path = tmp_path / 'fixed.onnx'
+    with pytest.raises(OnnxExportError, match="fixed the batch size of 'input' at 2"):
+        export_onnx(model, str(path), size, CLASSES7)
+    assert os.listdir(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------- the tool
 def _write_checkpoint(model, path, classes=CLASSES7):
     atomic_save(
