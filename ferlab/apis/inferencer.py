@@ -15,6 +15,12 @@ detector (:mod:`ferlab.inference.detectors`) → :func:`align_face` → backend
 preprocessor, or ``OnnxBackend``). Faces are batched across frames and inputs
 (``batch_size`` crops per forward); each crop's scores do not depend on its
 batch. Rows are described in :mod:`ferlab.inference.writers`.
+
+With ``overlap=True`` (default) decoding, detection and cropping run in one
+worker thread, a bounded queue of ``batch_size`` frames ahead of the model
+(OpenCV releases the GIL, so the detector runs while the backend computes a
+batch); tracking, scoring and the rows stay in the calling thread, in frame
+order, and the rows are the same as with ``overlap=False``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from __future__ import annotations
 import collections
 import os
 import os.path as osp
+import queue
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -58,6 +67,10 @@ class FERInferencer:
         backend: ``'auto'`` (ONNX Runtime for ``.onnx`` files, else PyTorch),
             ``'pytorch'`` or ``'onnxruntime'``.
         tracker: ``IoUTracker`` keyword arguments for video inputs.
+        overlap: Decode, detect and crop upcoming frames in a worker thread
+            while the backend scores a batch (at most ``batch_size`` frames
+            ahead). ``False``: everything in the calling thread. The rows
+            are the same either way.
 
     Attributes:
         backend: The backend; ``backend.meta`` holds ``classes``,
@@ -65,6 +78,10 @@ class FERInferencer:
         fields: Column names of the rows.
         summary: Counts of the last call (``inputs``, ``frames``, ``faces``,
             ``frames_without_face``, ``errors``, ``failed_inputs``).
+        wait_s: Seconds the calling thread of the last :meth:`iter_results`
+            waited for decoded, detected and cropped frames (with
+            ``overlap=False``: the time it spent decoding, detecting and
+            cropping).
     """
 
     def __init__(
@@ -80,6 +97,7 @@ class FERInferencer:
         amp: bool = False,
         backend: str = 'auto',
         tracker: dict | None = None,
+        overlap: bool = True,
     ):
         if backend not in BACKENDS:
             raise FerlabInputError(f'backend must be one of {BACKENDS}, got {backend!r}')
@@ -98,7 +116,9 @@ class FERInferencer:
         self.classes = list(self.backend.meta['classes'])
         self.au_names = list(self.backend.meta.get('au_names') or []) or None
         self.fields = row_fields(self.classes, self.au_names)
+        self.overlap = bool(overlap)
         self.summary: dict = {}
+        self.wait_s = 0.0
 
     @staticmethod
     def _build_backend(model, checkpoint, device, amp, backend):
@@ -157,7 +177,8 @@ class FERInferencer:
 
         Faces are detected frame by frame and scored in batches of
         ``batch_size`` crops gathered across frames; at most one batch of
-        frames is held. In videos and cameras the face ids come from an
+        frames is held, plus (with ``overlap``) at most ``batch_size``
+        prepared frames queued by the worker thread. In videos and cameras the face ids come from an
         ``IoUTracker`` per input; in images they are the face's index (faces
         ordered left to right).
 
@@ -198,12 +219,51 @@ class FERInferencer:
             pending.clear()
             crops.clear()
 
+        prepared = self._prepared_frames(inputs, every_n_frames)
+        if self.overlap:
+            prepared = _in_background(prepared, maxsize=self.batch_size)
+        self.wait_s = 0.0
+        try:
+            while True:
+                start = time.perf_counter()
+                item = next(prepared, None)
+                self.wait_s += time.perf_counter() - start
+                if item is None:
+                    break
+                frame, faces, frame_crops = item
+                if faces is None:
+                    if strict:
+                        raise FerlabInputError(f'{frame.error or frame.input + ": unreadable"} (--strict)')
+                    yield from flush()
+                    yield frame, [self._empty_frame_row(frame)]
+                    continue
+                if frame.is_video:
+                    if tracked_input != frame.input:
+                        tracker, tracked_input = IoUTracker(**self.tracker_cfg), frame.input
+                    ids = tracker.update(np.array([f.box for f in faces], np.float64).reshape(-1, 4))
+                else:
+                    ids = list(range(len(faces)))
+                pending.append((frame, faces, ids))
+                crops.extend(frame_crops)
+                live = frame.input.startswith('camera:')
+                if len(crops) >= self.batch_size or len(pending) >= self.batch_size or live:
+                    yield from flush()
+            yield from flush()
+        finally:
+            prepared.close()
+
+    def _prepared_frames(
+        self, inputs: str | Iterable[str], every_n_frames: int
+    ) -> Iterator[tuple[Frame, list[Face] | None, list[np.ndarray] | None]]:
+        """``(frame, faces, crops)`` in frame order; ``(frame, None, None)`` for error frames.
+
+        The part of the pipeline that does not depend on earlier frames
+        (decoding, detection, ``max_faces``, :func:`align_face`): with
+        ``overlap`` it runs in the worker thread.
+        """
         for frame in iter_frames(inputs, every_n_frames):
             if frame.error is not None or frame.image is None:
-                if strict:
-                    raise FerlabInputError(f'{frame.error or frame.input + ": unreadable"} (--strict)')
-                yield from flush()
-                yield frame, [self._empty_frame_row(frame)]
+                yield frame, None, None
                 continue
             faces = list(self.detector(frame.image))
             if self.max_faces is not None and len(faces) > self.max_faces:
@@ -211,18 +271,7 @@ class FERInferencer:
                     : self.max_faces
                 ]
                 faces = [faces[i] for i in sorted(keep)]
-            if frame.is_video:
-                if tracked_input != frame.input:
-                    tracker, tracked_input = IoUTracker(**self.tracker_cfg), frame.input
-                ids = tracker.update(np.array([f.box for f in faces], np.float64).reshape(-1, 4))
-            else:
-                ids = list(range(len(faces)))
-            pending.append((frame, faces, ids))
-            crops.extend(align_face(frame.image, f, self.margin) for f in faces)
-            live = frame.input.startswith('camera:')
-            if len(crops) >= self.batch_size or len(pending) >= self.batch_size or live:
-                yield from flush()
-        yield from flush()
+            yield frame, faces, [align_face(frame.image, f, self.margin) for f in faces]
 
     def iter_rows(
         self,
@@ -377,6 +426,54 @@ class FERInferencer:
             for close in closers:
                 close()
         return kept
+
+
+def _in_background(items: Iterator, maxsize: int) -> Iterator:
+    """Run the generator ``items`` in a worker thread; yield its items in order.
+
+    At most ``maxsize`` items wait in the queue (the worker blocks when it is
+    full), so memory stays bounded. An exception raised by ``items`` is raised
+    again in the consuming thread, at the position it occurred. Closing the
+    returned generator (or leaving it unfinished and garbage-collected) stops
+    the worker and closes ``items`` in the worker thread.
+    """
+    done = object()
+    q: queue.Queue = queue.Queue(maxsize=max(1, int(maxsize)))
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as err:  # handed to the consumer, raised there
+            put((done, err))
+        finally:
+            items.close()
+
+    worker = threading.Thread(target=work, name='ferlab-detect', daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class AnnotatedImageWriter:
