@@ -2,7 +2,7 @@
 
 ``python tools/analysis_tools/infer_benchmark.py [--config CFG] [--checkpoint CKPT]
 [--frames 200] [--size 640x480] [--faces 1] [--batch-size 32] [--repeats 3] [--threads T]
-[--out results.json]``; ``--video-only PATH`` only writes the synthetic video.
+[--detect-max-side N] [--no-serial] [--out results.json]``; ``--video-only PATH`` only writes the synthetic video.
 
 A synthetic video is written first (OpenCV, ``mp4v``): a real face
 (``skimage.data.astronaut()``'s head, about 45 % of the frame height) moving
@@ -12,9 +12,13 @@ that file, with the same model object and the same face detector object
 
 * **pipeline**: ``FERInferencer(...)(video, out_dir=...)`` exactly as
   ``tools/infer.py`` calls it: frames decoded in a background thread
-  (:mod:`ferlab.inference.video`), detection, :func:`align_face` crop,
-  IoU tracking, crops batched across frames (``--batch-size``) through the
-  config's test pipeline and data preprocessor, rows streamed to a CSV.
+  (:mod:`ferlab.inference.video`), detection and :func:`align_face` crop in
+  the inferencer's worker thread (``overlap=True``) while the model scores
+  the previous batch, IoU tracking, crops batched across frames
+  (``--batch-size``) through the config's test pipeline and data
+  preprocessor, rows streamed to a CSV.
+* **serial** (unless ``--no-serial``): the same call with ``overlap=False``
+  (detection and crop in the calling thread), to show what the overlap adds.
 * **naive**: ``cv2.VideoCapture.read`` → the same detector → the same crop
   box → PIL image → ``torchvision.transforms`` (``Resize``, ``ToTensor``,
   ``Normalize`` with the preprocessor's mean/std) → ``model(x, mode='tensor')``
@@ -26,9 +30,14 @@ naive loop's in the same repetition), the other figures are medians. The
 process CPU time of each contender (all threads) is recorded too: on a shared
 machine it moves less with the load than the wall time. For the pipeline the wall time is split by timing its
 detector calls, its backend calls (test pipeline + preprocessor + forward) and
-the model's ``test_step`` (forward) in the main thread; "own time" is the wall
-time not spent in the backend (decode waits, detection, crop, tracking,
-writing the CSV and the video's probability plot). The two contenders' predictions are compared (labels, max |Δp|):
+the model's ``test_step`` (forward); "own time" is the wall time the calling
+thread does not spend in the backend (waiting for decoded, detected and
+cropped frames, tracking, writing the CSV and the video's probability plot),
+i.e. the time the model is idle; "wait" is the part of it spent waiting for
+frames (``FERInferencer.wait_s``). With the overlap, detection runs in the
+worker thread during the backend calls, so the detector's own seconds are
+reported separately and are not part of the own time unless the calling
+thread waits for them. The two contenders' predictions are compared (labels, max |Δp|):
 they differ only by the resize interpolation (PIL bilinear vs OpenCV area).
 
 Speed does not depend on the weights: without ``--checkpoint`` the model keeps
@@ -71,6 +80,14 @@ def parse_args(argv=None):
     )
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument('--detector', default='haar', help='haar (default) or whole')
+    parser.add_argument(
+        '--detect-max-side',
+        type=int,
+        default=640,
+        help="Haar: detect on a copy shrunk to this longer side (default 640, the detector's default); "
+        '0: full resolution',
+    )
+    parser.add_argument('--no-serial', action='store_true', help='skip the overlap=False pipeline run')
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='also write the results as JSON here')
     parser.add_argument('--faces', type=int, default=1, choices=(1, 2), help='faces in the video (default 1)')
@@ -149,8 +166,9 @@ class _TimedBackend:
 
 
 # ---------------------------------------------------------------- contenders
-def run_pipeline(inferencer, video: str, out_dir: str) -> dict:
-    """``tools/infer.py``'s call on the video, with the main thread's time split."""
+def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True) -> dict:
+    """``tools/infer.py``'s call on the video, with the calling thread's time split."""
+    inferencer.overlap = overlap
     backend, detector, model = inferencer.backend, inferencer.detector, inferencer.backend.model
     timed_backend, timed_det = _TimedBackend(backend), _Timer(detector)
     timed_fwd = _Timer(model.test_step)
@@ -174,6 +192,8 @@ def run_pipeline(inferencer, video: str, out_dir: str) -> dict:
         forward_s=timed_fwd.seconds,
         own_s=total - timed_backend.timer.seconds,
         own_share=(total - timed_backend.timer.seconds) / total,
+        wait_s=inferencer.wait_s,
+        wait_share=inferencer.wait_s / total,
         csv=osp.join(out_dir, 'predictions.csv'),
     )
 
@@ -271,6 +291,12 @@ def compare_predictions(pipeline_csv: str, naive_csv: str, classes) -> dict:
     )
 
 
+def _same_rows(a_csv: str, b_csv: str) -> bool:
+    """Whether two prediction files hold the same rows (every field as written)."""
+    with open(a_csv, encoding='utf-8') as a, open(b_csv, encoding='utf-8') as b:
+        return a.read() == b.read()
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
     try:
@@ -305,9 +331,10 @@ def main(argv=None) -> dict:
     video = write_synthetic_video(
         osp.join(work, 'synthetic.mp4'), args.frames, args.size, args.fps, faces=args.faces
     )
-    inferencer = FERInferencer(
-        args.config, args.checkpoint, detector=args.detector, batch_size=args.batch_size
-    )
+    detector = args.detector
+    if detector == 'haar':
+        detector = dict(type='HaarFaceDetector', max_side=args.detect_max_side or None)
+    inferencer = FERInferencer(args.config, args.checkpoint, detector=detector, batch_size=args.batch_size)
     model = inferencer.backend.model
     classes = inferencer.classes
     load_before = _load()
@@ -318,9 +345,10 @@ def main(argv=None) -> dict:
     run_naive(model, inferencer.detector, classes, warm, osp.join(work, 'warm_naive.csv'), inferencer.margin)
     run_pipeline(inferencer, warm, osp.join(work, 'warm_pipeline'))
 
-    results = dict(pipeline=[], naive=[])
+    names = ('naive', 'pipeline') if args.no_serial else ('naive', 'pipeline', 'serial')
+    results = {name: [] for name in names}
     for rep in range(args.repeats):
-        order = ('naive', 'pipeline') if rep % 2 == 0 else ('pipeline', 'naive')
+        order = names if rep % 2 == 0 else names[::-1]
         for name in order:
             if name == 'naive':
                 results['naive'].append(
@@ -333,8 +361,13 @@ def main(argv=None) -> dict:
                         inferencer.margin,
                     )
                 )
-            else:
+            elif name == 'pipeline':
                 results['pipeline'].append(run_pipeline(inferencer, video, osp.join(work, 'pipeline')))
+            else:
+                results['serial'].append(
+                    run_pipeline(inferencer, video, osp.join(work, 'serial'), overlap=False)
+                )
+        inferencer.overlap = True
 
     def med(name, key):
         return statistics.median(r[key] for r in results[name])
@@ -362,13 +395,15 @@ def main(argv=None) -> dict:
         speedups=speedups,
         cpu_ratio=statistics.median(cpu_ratios),
         pipeline_own_share=med('pipeline', 'own_share'),
+        pipeline_wait_share=med('pipeline', 'wait_share'),
         pipeline_split_s={
-            k: med('pipeline', k) for k in ('seconds', 'detect_s', 'backend_s', 'forward_s', 'own_s')
+            k: med('pipeline', k)
+            for k in ('seconds', 'detect_s', 'backend_s', 'forward_s', 'own_s', 'wait_s')
         },
         naive_split_s={
             k: med('naive', k) for k in ('seconds', 'decode_s', 'detect_s', 'crop_s', 'model_s', 'write_s')
         },
-        faces=dict(pipeline=results['pipeline'][-1]['faces'], naive=results['naive'][-1]['faces']),
+        faces={name: results[name][-1]['faces'] for name in names},
         agreement=compare_predictions(results['pipeline'][-1]['csv'], osp.join(work, 'naive.csv'), classes),
         runs=results,
     )
@@ -384,12 +419,34 @@ def main(argv=None) -> dict:
         f'{", ".join(f"{x:.2f}" for x in speedups)}); process CPU time naive / pipeline '
         f'{summary["cpu_ratio"]:.2f}x'
     )
+    if 'serial' in results:
+        serial_gain = [p['fps'] / s['fps'] for p, s in zip(results['pipeline'], results['serial'])]
+        summary.update(
+            serial_fps=med('serial', 'fps'),
+            overlap_gain=statistics.median(serial_gain),
+            overlap_gains=serial_gain,
+            serial_own_share=med('serial', 'own_share'),
+            serial_split_s={
+                k: med('serial', k)
+                for k in ('seconds', 'detect_s', 'backend_s', 'forward_s', 'own_s', 'wait_s')
+            },
+            rows_equal=_same_rows(results['pipeline'][-1]['csv'], results['serial'][-1]['csv']),
+        )
+        summary['runs'] = results
     ps, ns = summary['pipeline_split_s'], summary['naive_split_s']
     print(
         f'pipeline split: total {ps["seconds"]:.2f} s = backend {ps["backend_s"]:.2f} s (forward '
         f'{ps["forward_s"]:.2f} s) + own {ps["own_s"]:.2f} s ({100 * summary["pipeline_own_share"]:.1f} %; '
-        f'detection {ps["detect_s"]:.2f} s)'
+        f'of it waiting for frames {ps["wait_s"]:.2f} s); detection {ps["detect_s"]:.2f} s in the worker thread'
     )
+    if 'serial' in results:
+        ss = summary['serial_split_s']
+        print(
+            f'serial (overlap=False) {summary["serial_fps"]:.2f} frames/s; overlap gain '
+            f'{summary["overlap_gain"]:.2f}x ({", ".join(f"{x:.2f}" for x in summary["overlap_gains"])}); '
+            f'own {ss["own_s"]:.2f} s of {ss["seconds"]:.2f} s ({100 * summary["serial_own_share"]:.1f} %); '
+            f'rows equal to the overlapped run: {summary["rows_equal"]}'
+        )
     print(
         f'naive split: total {ns["seconds"]:.2f} s = decode {ns["decode_s"]:.2f} + detect {ns["detect_s"]:.2f} '
         f'+ crop/transform {ns["crop_s"]:.2f} + model {ns["model_s"]:.2f} + write {ns["write_s"]:.2f} s'
