@@ -112,8 +112,9 @@ class HaarFaceDetector:
     (``cv2.INTER_AREA``) so that its longer side is ``max_side`` pixels, with
     ``min_size`` shrunk by the same factor, and the boxes are scaled back to
     the image (the eye cascade runs on the full-resolution face box). The
-    cascade's cost grows with the pixel count, so a 1280 x 720 frame detected
-    at ``max_side=640`` costs about a quarter; the price is that faces smaller
+    cascade's cost grows with the pixel count (a 1280 x 720 frame with one
+    face: 93-97 ms at ``max_side=640`` against 174-175 ms at full resolution,
+    docs/inference.md); the price is that faces smaller
     than ``24 / scale`` pixels (the cascade's 24 x 24 window) are no longer
     found and the boxes are quantised to ``1 / scale`` pixels. Images whose
     longer side is at most ``max_side`` are detected unchanged.
@@ -128,8 +129,9 @@ class HaarFaceDetector:
             detections and ignored.
         max_side: Run the face cascade on the image shrunk to this longer
             side (pixels) when it is larger; ``None``: always at full
-            resolution. The default 640 leaves VGA-sized and smaller frames
-            unchanged.
+            resolution (the default: detections never depend on the frame
+            being shrunk; a 1024 x 512 picture shrunk to 640 gives one false
+            face more in ``tests/test_inference/test_inferencer.py``).
     """
 
     def __init__(
@@ -140,7 +142,7 @@ class HaarFaceDetector:
         max_faces: int | None = None,
         align_roll: bool = True,
         max_roll: float = 45.0,
-        max_side: int | None = 640,
+        max_side: int | None = None,
     ):
         if max_side is not None and int(max_side) < 24:
             raise FerlabInputError(

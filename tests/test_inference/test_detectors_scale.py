@@ -43,9 +43,9 @@ def test_frames_within_max_side_are_detected_unchanged():
     assert [(f.box, f.score, f.roll) for f in a] == [(f.box, f.score, f.roll) for f in b]
 
 
-def test_default_max_side_is_640_and_a_two_face_hd_frame_keeps_both():
-    det = FACE_DETECTORS.build(dict(type='HaarFaceDetector'))
-    assert det.max_side == 640
+def test_default_is_full_resolution_and_a_shrunk_two_face_frame_keeps_both():
+    assert FACE_DETECTORS.build(dict(type='HaarFaceDetector')).max_side is None
+    det = FACE_DETECTORS.build(dict(type='HaarFaceDetector', max_side=640))
     two = np.concatenate([astronaut_bgr(), astronaut_bgr()], axis=1)  # 1024 x 512: shrunk to 640 x 320
     faces = det(two)
     assert len(faces) == 2 and faces[0].box[0] < 512 <= faces[1].box[0]

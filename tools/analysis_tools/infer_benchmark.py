@@ -83,9 +83,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--detect-max-side',
         type=int,
-        default=640,
-        help="Haar: detect on a copy shrunk to this longer side (default 640, the detector's default); "
-        '0: full resolution',
+        default=0,
+        help="Haar: detect on a copy shrunk to this longer side; 0 (default, the detector's default): "
+        'full resolution',
     )
     parser.add_argument('--no-serial', action='store_true', help='skip the overlap=False pipeline run')
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
