@@ -1,3 +1,4 @@
 from .class_balanced import ClassBalancedSampler
+from .data_refinement import DataRefinementSampler
 
-__all__ = ['ClassBalancedSampler']
+__all__ = ['ClassBalancedSampler', 'DataRefinementSampler']
