@@ -1,4 +1,4 @@
-from . import samplers, transforms  # noqa: F401
+from . import au_vocabulary, samplers, transforms  # noqa: F401
 from .affectnet import AffectNet  # noqa: F401
 from .affwild2 import AffWild2  # noqa: F401
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
