@@ -11,6 +11,7 @@ from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
 
+from .au_vocabulary import au_names
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import RAFAU_AUS
 
@@ -28,15 +29,15 @@ class RAFAU(BaseFERDataset):
 
     Each line names an image and its AUs joined by ``+``; an ``L``/``R``
     (also ``T``/``B``) prefix marks a one-sided AU, which counts as present;
-    ``null`` means no AU. ``au_label`` is a ``(A,)`` float multi-hot vector
-    over the AU list (``au_mask`` all true). The default list is
+    ``null`` means no AU. ``gt_aus`` is a ``(A,)`` float multi-hot vector
+    over the AU list (``gt_au_mask`` all 1). The default list is
     :data:`~ferlab.datasets.categories.RAFAU_AUS`: the 21 expression-related
     AUs AU-ViT uses (AU1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 18, 20,
     22, 23, 24, 25, 26, 27, ascending). AUs outside the list are ignored and
     counted (``num_ignored_aus``). The dataset has no expression label
     (``HAS_EXPRESSION = False``: no ``gt_label``) and no official split; use
     mmengine's ``indices=`` for subsets. ``metainfo['au_names']`` lists the
-    AUs (``'AU1'`` …).
+    AUs (``'AU01'`` …, :mod:`~ferlab.datasets.au_vocabulary`).
 
     Args:
         data_root: RAF-AU root.
@@ -74,7 +75,7 @@ class RAFAU(BaseFERDataset):
         self.img_dir = img_dir
         self.num_ignored_aus = 0
         metainfo = dict(kwargs.pop('metainfo', None) or {})
-        metainfo['au_names'] = tuple(f'AU{a}' for a in aus)
+        metainfo['au_names'] = au_names(aus)
         super().__init__(data_root=data_root, ann_file=ann_file, metainfo=metainfo, **kwargs)
 
     def load_annotations(self) -> list[dict]:
@@ -106,8 +107,8 @@ class RAFAU(BaseFERDataset):
                 data_list.append(
                     dict(
                         img_path=osp.join(img_root, f'{stem.zfill(4)}_aligned.jpg'),
-                        au_label=label,
-                        au_mask=np.ones(len(self.aus), dtype=bool),
+                        gt_aus=label,
+                        gt_au_mask=np.ones(len(self.aus), dtype=np.float32),
                     )
                 )
         if self.num_ignored_aus:

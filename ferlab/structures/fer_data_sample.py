@@ -48,6 +48,10 @@ class FERDataSample(BaseDataElement):
         gt_score: ``(C,)`` float, a soft label / vote distribution (optional).
         au_label: ``(A,)`` float, AU occurrence or intensity (optional).
         au_mask: ``(A,)`` bool, which entries of ``au_label`` are annotated.
+        gt_aus: ``(A,)`` float, AU labels (0/1 or intensity) in the order of the
+            dataset's ``metainfo['au_names']`` (AU-labelled datasets; see
+            :mod:`ferlab.datasets.au_vocabulary`).
+        gt_au_mask: ``(A,)`` float, 1 = the AU is annotated, 0 = unknown.
         pred_label: ``(1,)`` long, the predicted class.
         pred_score: ``(C,)`` float, class probabilities.
         pred_au: ``(A,)`` float, AU probabilities (AU heads).
@@ -73,6 +77,16 @@ class FERDataSample(BaseDataElement):
         self.set_field(au, 'au_label', dtype=torch.Tensor)
         au_mask = torch.ones_like(au, dtype=torch.bool) if mask is None else format_score(mask) > 0
         self.set_field(au_mask, 'au_mask', dtype=torch.Tensor)
+        return self
+
+    def set_gt_aus(self, value: LabelLike, mask: LabelLike | None = None) -> 'FERDataSample':
+        """Set ``gt_aus`` ``(A,)`` and ``gt_au_mask`` ``(A,)`` (float, 1 = known; default all known)."""
+        aus = format_score(value)
+        au_mask = torch.ones_like(aus) if mask is None else (format_score(mask) != 0).float()
+        if au_mask.shape != aus.shape:
+            raise ValueError(f'gt_au_mask has {len(au_mask)} entries, gt_aus {len(aus)}')
+        self.set_field(aus, 'gt_aus', dtype=torch.Tensor)
+        self.set_field(au_mask, 'gt_au_mask', dtype=torch.Tensor)
         return self
 
     def set_pred_label(self, value: LabelLike) -> 'FERDataSample':

@@ -101,7 +101,7 @@ def test_affwild2_and_rafau_round_trip(exported):
         info = au.get_data_info(i)
         name = osp.basename(info['img_path'])[:4]
         expected = set() if codes[name] == 'null' else {int(c.lstrip('LR')) for c in codes[name].split('+')}
-        got = {RAFAU_AUS[k] for k in np.flatnonzero(np.asarray(info['au_label']) > 0.5)}
+        got = {RAFAU_AUS[k] for k in np.flatnonzero(np.asarray(info['gt_aus']) > 0.5)}
         assert got == expected
 
 

@@ -32,7 +32,7 @@ class PackFERInputs(BaseTransform):
     ``(H, W, C)`` frames) becomes ``(T, C, H, W)``.
 
     Annotations packed into :class:`FERDataSample`: ``gt_label``,
-    ``gt_score``, ``au_label`` (+ ``au_mask``), ``gt_landmarks`` ``(68, 2)`` float from
+    ``gt_score``, ``au_label`` (+ ``au_mask``), ``gt_aus`` (+ ``gt_au_mask``), ``gt_landmarks`` ``(68, 2)`` float from
     ``results['landmarks']`` (pixel coordinates of the packed image); ``meta_keys`` present in
     ``results`` become metainfo.
     """
@@ -52,6 +52,8 @@ class PackFERInputs(BaseTransform):
             sample.set_gt_score(results['gt_score'])
         if results.get('au_label') is not None:
             sample.set_au_label(results['au_label'], results.get('au_mask'))
+        if results.get('gt_aus') is not None:
+            sample.set_gt_aus(results['gt_aus'], results.get('gt_au_mask'))
         if results.get('landmarks') is not None:  # (K, 2) pixel coordinates of the packed image
             lm = torch.as_tensor(np.asarray(results['landmarks'], np.float32)).reshape(-1, 2)
             sample.set_field(lm, 'gt_landmarks', dtype=torch.Tensor)
