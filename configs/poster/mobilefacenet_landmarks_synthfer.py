@@ -1,7 +1,7 @@
 # Landmark pre-training of POSTER++'s landmark stream on SynthFER, CPU scale (not the public
 # recipe: the public MobileFaceNet was trained on real 300-W-style faces at 112 px).
 # MobileFaceNet regresses the 68 iBUG 300-W points of SynthFER's renderer (`landmarks` of every
-# sample) at 56 px, the size posterv2_ir50-56px-cpu_synthfer.py runs its landmark stream at, on
+# sample) at 56 px, the size posterv2_ir18-56px-cpu_synthfer.py runs its landmark stream at, on
 # 'lab'-domain faces (that config's domain). At 56 px the conv_6_sep map is 4x4, too small for the
 # GDC output layer (7x7): the head is global average pooling + Linear(512 -> 136). Wing loss
 # (Feng et al. 2018, w=10, eps=2, in input pixels); NME by inter-ocular distance (points 36/45).

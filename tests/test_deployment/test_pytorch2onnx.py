@@ -127,7 +127,7 @@ def _repvgg_model(deploy: bool):
 
 def _posterv2_model():
     cfg = _cfg(
-        'configs/poster/posterv2_ir50-56px-cpu_synthfer.py', ['model.backbone.landmark.pretrained=None']
+        'configs/poster/posterv2_ir18-56px-cpu_synthfer.py', ['model.backbone.landmark.pretrained=None']
     )
     return _build(cfg.model), (56, 56)
 

@@ -17,9 +17,9 @@ PUBLIC = {  # config: (num_classes, lr, balanced sampler, RandomErasing (prob, s
     'posterv2_ir50_ferplus': (8, 3.5e-5, False, (0.5, (0.02, 0.1))),
 }
 CPU = [
-    'posterv2_ir50-56px-cpu_synthfer',
-    'posterv2_ir50-56px-cpu-randlm_synthfer',
-    'posterv2_ir50-56px-cpu-constq_synthfer',
+    'posterv2_ir18-56px-cpu_synthfer',
+    'posterv2_ir18-56px-cpu-randlm_synthfer',
+    'posterv2_ir18-56px-cpu-constq_synthfer',
 ]
 
 
@@ -107,7 +107,7 @@ def test_poster_config_trains_through_train_py(tmp_path, name):
     else:
         for loader, n in (('train_dataloader', 4), ('val_dataloader', 2), ('test_dataloader', 2)):
             opts += [f'{loader}.dataset.num_samples={n}']
-        if name == 'posterv2_ir50-56px-cpu_synthfer':  # a landmark file in the public layout
+        if name == 'posterv2_ir18-56px-cpu_synthfer':  # a landmark file in the public layout
             lm = str(tmp_path / 'landmarks.pth')
             atomic_save({'state_dict': PublicMobileFaceNet().state_dict()}, lm)
             opts += [f'model.backbone.landmark.pretrained={lm}']
@@ -121,7 +121,7 @@ def test_poster_config_trains_through_train_py(tmp_path, name):
         assert type(runner.optim_wrapper).__name__ == 'SAMOptimWrapper'
     if model.backbone.landmark is not None:
         assert all(not p.requires_grad for p in model.backbone.landmark.parameters())
-    if name == 'posterv2_ir50-56px-cpu_synthfer':
+    if name == 'posterv2_ir18-56px-cpu_synthfer':
         saved = torch.load(lm, map_location='cpu', weights_only=True)['state_dict']
         torch.testing.assert_close(model.backbone.landmark.conv_4.model[0].conv.conv.weight,
                                    saved['conv_4.model.0.conv.conv.weight'])  # fmt: skip

@@ -4,10 +4,10 @@
 Four variants at equal epochs on the same rendered data, each a shipped config (the CPU-scale
 POSTER++ variants of ``configs/poster/``) plus at most ``--cfg-options``:
 
-* ``landmark``: ``posterv2_ir50-56px-cpu_synthfer.py`` with the landmark stream read from the
+* ``landmark``: ``posterv2_ir18-56px-cpu_synthfer.py`` with the landmark stream read from the
   SynthFER-trained MobileFaceNet (``configs/poster/mobilefacenet_landmarks_synthfer.py``);
-* ``randlm``: ``posterv2_ir50-56px-cpu-randlm_synthfer.py`` (random frozen landmark stream);
-* ``constq``: ``posterv2_ir50-56px-cpu-constq_synthfer.py`` (image stream only, learned constant
+* ``randlm``: ``posterv2_ir18-56px-cpu-randlm_synthfer.py`` (random frozen landmark stream);
+* ``constq``: ``posterv2_ir18-56px-cpu-constq_synthfer.py`` (image stream only, learned constant
   queries);
 * ``resnet18``: the landmark config's data, schedule and optimiser with the model replaced by
   ResNet-18 + GAP + linear head (:func:`variant_options`).
@@ -41,10 +41,10 @@ sys.path.insert(0, ROOT)
 
 LANDMARK_CONFIG = 'configs/poster/mobilefacenet_landmarks_synthfer.py'
 CONFIGS = {
-    'landmark': 'configs/poster/posterv2_ir50-56px-cpu_synthfer.py',
-    'randlm': 'configs/poster/posterv2_ir50-56px-cpu-randlm_synthfer.py',
-    'constq': 'configs/poster/posterv2_ir50-56px-cpu-constq_synthfer.py',
-    'resnet18': 'configs/poster/posterv2_ir50-56px-cpu_synthfer.py',
+    'landmark': 'configs/poster/posterv2_ir18-56px-cpu_synthfer.py',
+    'randlm': 'configs/poster/posterv2_ir18-56px-cpu-randlm_synthfer.py',
+    'constq': 'configs/poster/posterv2_ir18-56px-cpu-constq_synthfer.py',
+    'resnet18': 'configs/poster/posterv2_ir18-56px-cpu_synthfer.py',
 }
 VARIANTS = tuple(CONFIGS)
 
@@ -94,7 +94,9 @@ def _epochs(config: str, cfg_options: list[str]) -> int:
     return int(cfg.train_cfg.max_epochs)
 
 
-def train_and_test(config: str, work: str, opts: list[str], train_args: list[str]) -> dict:
+def train_and_test(
+    config: str, work: str, opts: list[str], train_args: list[str], test_args: tuple[str, ...] = ()
+) -> dict:
     """tools/train.py then tools/test.py on the final checkpoint; the metrics and the commands."""
     os.makedirs(work, exist_ok=True)
     train_cmd = _command('train.py', config, '--work-dir', work, *train_args, cfg_options=opts)
@@ -103,7 +105,7 @@ def train_and_test(config: str, work: str, opts: list[str], train_args: list[str
     train_s = time.time() - t0
     ckpt = osp.join(work, f'epoch_{_epochs(config, opts)}.pth')
     test_dir = osp.join(work, 'test')
-    test_cmd = _command('test.py', config, ckpt, '--work-dir', test_dir, cfg_options=opts)
+    test_cmd = _command('test.py', config, ckpt, '--work-dir', test_dir, *test_args, cfg_options=opts)
     t0 = time.time()
     _run(test_cmd, osp.join(work, 'test_stdout.log'))
     metrics = json.load(open(osp.join(test_dir, 'metrics.json')))
@@ -150,6 +152,9 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', default=[], help='further key=value overrides for every POSTER++ run'
     )
     p.add_argument('--landmark-cfg-options', nargs='+', default=[], help='overrides for the landmark run')
+    p.add_argument(
+        '--amp', action='store_true', help='train and test the classifiers with bf16 autocast (--amp)'
+    )
     return p.parse_args(argv)
 
 
@@ -183,12 +188,15 @@ def main(argv=None) -> list[dict]:
         for v in a.variants:
             opts = [f'randomness.seed={seed}', 'randomness.deterministic=True',
                     *variant_options(v, ckpt), *a.cfg_options]  # fmt: skip
-            settings = dict(config=CONFIGS[v], options=opts)
+            amp = ['--amp'] if a.amp else []
+            settings = dict(config=CONFIGS[v], options=opts, **(dict(amp=True) if a.amp else {}))
             if any(
                 r['variant'] == v and r['seed'] == seed and r['settings'] == settings for r in state['runs']
             ):
                 continue
-            rec = train_and_test(CONFIGS[v], osp.join(a.out, f'{v}_s{seed}'), opts, ['--no-validate'])
+            rec = train_and_test(
+                CONFIGS[v], osp.join(a.out, f'{v}_s{seed}'), opts, ['--no-validate', *amp], amp
+            )
             m = rec['metrics']
             state['runs'] = [r for r in state['runs'] if not (r['variant'] == v and r['seed'] == seed)]
             state['runs'].append(dict(variant=v, seed=seed, accuracy=m['accuracy'],

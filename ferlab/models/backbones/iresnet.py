@@ -96,10 +96,11 @@ def poster_v2_key_map(units: Sequence[int]) -> Callable[[dict], dict]:
 
 @MODELS.register_module()
 class IResNet(BaseModule):
-    """IR-50/100/152 (Deng et al., ArcFace; face.evoLVe layout).
+    """IR-18/34/50/100/152 (Deng et al., ArcFace; face.evoLVe layout).
 
     Args:
-        depth: 50, 100 or 152.
+        depth: 18, 34, 50, 100 or 152 (units per stage in
+            :attr:`arch_settings`).
         num_stages: Stages kept, 1–4 (POSTER++, ARBEx and AU-ViT use 3).
         out_indices: Stages whose feature maps are returned (0-based);
             ``None`` = the last kept stage.
@@ -127,7 +128,15 @@ class IResNet(BaseModule):
         last ``(B, 512)`` embedding.
     """
 
-    arch_settings = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
+    # 18 and 34 are insightface's iresnet18/34 unit counts (no face.evoLVe
+    # release): small image streams for CPU-scale experiments.
+    arch_settings = {
+        18: (2, 2, 2, 2),
+        34: (3, 4, 6, 3),
+        50: (3, 4, 14, 3),
+        100: (3, 13, 30, 3),
+        152: (3, 8, 36, 3),
+    }
 
     def __init__(
         self,

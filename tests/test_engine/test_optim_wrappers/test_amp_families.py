@@ -69,7 +69,7 @@ def _model_base(name: str, **backbone) -> tuple[dict, dict]:
 def _poster_cpu(sam: bool = False) -> tuple[dict, dict]:
     """POSTER++ at 56 px (random frozen landmark stream); ``sam``: the public SAM + Adam schedule."""
     model, wrapper = _from_config(
-        'poster/posterv2_ir50-56px-cpu_synthfer.py', **{'model.backbone.landmark.pretrained': None}
+        'poster/posterv2_ir18-56px-cpu_synthfer.py', **{'model.backbone.landmark.pretrained': None}
     )
     if sam:
         schedule = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/schedules/poster_sam-adam_200e.py'))

@@ -74,10 +74,18 @@ def test_full_ir50_with_output_layer():
         model(torch.randn(1, 3, 96, 96))
 
 
-@pytest.mark.parametrize('depth, units', [(100, (3, 13, 30, 3)), (152, (3, 8, 36, 3))])
+# Units per stage: insightface's iresnet18/34 (layers [2,2,2,2], [3,4,6,3]) and face.evoLVe's IR-100/152.
+@pytest.mark.parametrize(
+    'depth, units', [(18, (2, 2, 2, 2)), (34, (3, 4, 6, 3)), (100, (3, 13, 30, 3)), (152, (3, 8, 36, 3))]
+)
 def test_depth_units(depth, units):
     model = MODELS.build(dict(type='IResNet', depth=depth, num_stages=4))
     assert model.units == units
+    # The residual units actually built, counted per output width (64, 128, 256, 512).
+    widths = [
+        [m for m in unit.res_layer if isinstance(m, torch.nn.Conv2d)][-1].out_channels for unit in model.body
+    ]
+    assert tuple(widths.count(c) for c in (64, 128, 256, 512)) == units
     assert model.stage_ends == [sum(units[: i + 1]) for i in range(4)]
 
 
