@@ -14,6 +14,7 @@ from .categories import (
     canonical,
     name_label_map,
 )
+from .emotionet import EmotioNet  # noqa: F401
 from .ferplus import FERPlus  # noqa: F401
 from .image_folder import ImageFolderFER  # noqa: F401
 from .rafau import RAFAU  # noqa: F401

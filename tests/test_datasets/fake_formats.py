@@ -114,3 +114,71 @@ def make_rafdb(root, train=(5, 1, 4), test=(1, 2, 3, 4, 7), write_images=True):
             stem = line.split('.')[0]
             write_image(osp.join(root, 'basic/Image/aligned', f'{stem}_aligned.jpg'), value=10)
     return str(root)
+
+
+# ---------------------------------------------------------------- AU datasets
+#: OpenFace 2 AU columns in output order: intensities then presences (see au_vocabulary).
+OPENFACE_R = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
+OPENFACE_C = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 28, 45)
+
+
+def write_emotionet(root, rows, ann_file='label/train.txt', img_dir='images', size=8) -> str:
+    """EmotioNet label list ``<name> a1 … a16`` (999 = unknown) and the images it names.
+
+    Args:
+        rows: ``(name, values)`` with 16 ints per row; or a raw line string (written as is,
+            no image) for bad-input tests.
+    """
+    lines = []
+    for k, row in enumerate(rows):
+        if isinstance(row, str):
+            lines.append(row)
+            continue
+        name, values = row
+        lines.append(' '.join([name, *(str(v) for v in values)]))
+        write_image(osp.join(str(root), img_dir, name), size=size, seed=k)
+    return write_text(osp.join(str(root), ann_file), lines)
+
+
+def openface_header(video: bool = False) -> list[str]:
+    """OpenFace 2 CSV column names, as written: every name after the first has a leading space."""
+    lead = ['frame', 'face_id', 'timestamp', 'confidence', 'success'] if video else ['face', 'confidence']
+    cols = (
+        lead
+        + ['gaze_0_x', 'pose_Tx']
+        + [f'AU{a:02d}_r' for a in OPENFACE_R]
+        + [f'AU{a:02d}_c' for a in OPENFACE_C]
+    )
+    return [cols[0]] + [' ' + c for c in cols[1:]]
+
+
+def write_openface_csv(path, rows, video: bool = False) -> str:
+    """One OpenFace 2 CSV. ``rows``: dicts with ``r`` ``{au: intensity}``, ``c`` ``{au: 0/1}`` and
+    optional ``frame`` / ``confidence`` / ``success``; other AUs are written as 0."""
+    header = openface_header(video)
+    lines = [','.join(header)]
+    for k, row in enumerate(rows):
+        conf = row.get('confidence', 0.98)
+        lead = [str(row.get('frame', k + 1)), '0', f'{0.04 * k:.3f}', str(conf), str(row.get('success', 1))]
+        lead = lead if video else [str(row.get('face', 0)), str(conf)]
+        vals = lead + ['0.1', '2.0']
+        vals += [f'{row.get("r", {}).get(a, 0.0):.2f}' for a in OPENFACE_R]
+        vals += [f'{float(row.get("c", {}).get(a, 0)):.1f}' for a in OPENFACE_C]
+        lines.append(', '.join(vals))
+    return write_text(str(path), lines)
+
+
+def write_affwild2_au(root, videos, folder='AU_Set/Train_Set', frames_with_images=None, size=8):
+    """Aff-Wild2 AU files ``<video>.txt`` (header ``AU1,…,AU26``, rows of 12 values 0/1/-1) and frames.
+
+    Args:
+        videos: ``{video: [row, …]}``; a row is a list of 12 ints or a raw string.
+        frames_with_images: ``{video: frame numbers}`` that get an image (default: all rows).
+    """
+    header = 'AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26'
+    for video, rows in videos.items():
+        lines = [header] + [r if isinstance(r, str) else ','.join(str(v) for v in r) for r in rows]
+        write_text(osp.join(str(root), folder, f'{video}.txt'), lines)
+        frames = (frames_with_images or {}).get(video, range(1, len(rows) + 1))
+        for t in frames:
+            write_image(osp.join(str(root), 'cropped_aligned', video, f'{t:05d}.jpg'), size=size, seed=t)
