@@ -15,8 +15,11 @@ from .categories import (
     name_label_map,
 )
 from .emotionet import EmotioNet  # noqa: F401
+from .ferg import FERG  # noqa: F401
 from .ferplus import FERPlus  # noqa: F401
 from .image_folder import ImageFolderFER  # noqa: F401
+from .jaffe import JAFFE  # noqa: F401
+from .multi_source import MultiSourceDataset  # noqa: F401
 from .rafau import RAFAU  # noqa: F401
 from .rafdb import RAFDB
 from .samplers import *  # noqa: F401,F403

@@ -116,6 +116,42 @@ def make_rafdb(root, train=(5, 1, 4), test=(1, 2, 3, 4, 7), write_images=True):
     return str(root)
 
 
+#: A JAFFE-named sample: 3 subjects, each with every code once (second subject: two HA images).
+JAFFE_NAMES = (
+    'KA.AN1.39.tiff', 'KA.DI1.42.tiff', 'KA.FE1.45.tiff', 'KA.HA1.29.tiff', 'KA.NE1.26.tiff',
+    'KA.SA1.33.tiff', 'KA.SU1.36.tiff',
+    'KL.AN1.167.tiff', 'KL.DI1.170.tiff', 'KL.FE1.174.tiff', 'KL.HA1.158.tiff', 'KL.HA2.159.tiff',
+    'KL.NE1.155.tiff', 'KL.SA1.161.tiff', 'KL.SU1.164.tiff',
+    'YM.AN1.61.tiff', 'YM.DI1.64.tiff', 'YM.FE1.67.tiff', 'YM.HA1.52.tiff', 'YM.NE1.49.tiff',
+    'YM.SA1.55.tiff', 'YM.SU1.58.tiff',
+)  # fmt: skip
+
+
+def make_jaffe(root, names=JAFFE_NAMES, size=16) -> str:
+    """JAFFE folder: 8-bit grayscale TIFFs named ``<subject>.<code><n>.<number>.tiff``; image i is solid ``10 i``."""
+    os.makedirs(str(root), exist_ok=True)
+    for i, name in enumerate(names):
+        path = osp.join(str(root), name)
+        if not cv2.imwrite(path, np.full((size, size), (10 * i) % 256, dtype=np.uint8)):
+            raise OSError(f'could not write {path}')
+    return str(root)
+
+
+def make_ferg(root, counts=None, size=16) -> str:
+    """``FERG_DB_256/<char>/<char>_<expr>/<char>_<expr>_<n>.png`` (n from 1) with ``counts[(char, expr)]`` images.
+
+    Default: characters aia and ray, each with every expression twice.
+    """
+    if counts is None:
+        exprs = ('anger', 'disgust', 'fear', 'joy', 'neutral', 'sadness', 'surprise')
+        counts = {(c, e): 2 for c in ('aia', 'ray') for e in exprs}
+    for k, ((char, expr), n) in enumerate(sorted(counts.items())):
+        for i in range(1, n + 1):
+            path = osp.join(str(root), char, f'{char}_{expr}', f'{char}_{expr}_{i}.png')
+            write_image(path, size=size, seed=100 * k + i)
+    return str(root)
+
+
 # ---------------------------------------------------------------- AU datasets
 #: OpenFace 2 AU columns in output order: intensities then presences (see au_vocabulary).
 OPENFACE_R = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
