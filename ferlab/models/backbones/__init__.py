@@ -1,3 +1,4 @@
+from .auvit import IRViTAU, ViTAU, ViTAUToken
 from .iresnet import IResNet
 from .mobilefacenet import MobileFaceNet
 from .posterv2 import PosterFusionViT, PosterV2, PyramidTokenEmbed, WindowCrossAttention
@@ -6,6 +7,9 @@ from .timm_backbone import TimmBackbone
 from .vit import ViTBackbone
 
 __all__ = [
+    'IRViTAU',
+    'ViTAU',
+    'ViTAUToken',
     'IResNet',
     'MobileFaceNet',
     'PosterFusionViT',
