@@ -11,9 +11,14 @@ from mmengine.logging import MMLogger
 from torch.utils.data import Sampler
 
 from ferlab.registry import DATA_SAMPLERS
+from ferlab.utils.errors import FerlabInputError
 
 from ..seeding import DrawIndex
 from .class_balanced import copy_numbers
+
+
+class SamplerConfigError(FerlabInputError, ValueError):
+    """A sampler argument does not fit the dataset (e.g. a group key its data infos lack)."""
 
 
 @DATA_SAMPLERS.register_module()
@@ -62,6 +67,10 @@ class DataRefinementSampler(Sampler):
         num_per_group: ``N``, samples drawn per group (paper: 512).
         num_per_class: ``M``, samples drawn per class (paper: 500).
         seed: Base seed (synchronised across ranks when ``None``).
+        shuffle: Accepted so that a ``DefaultSampler(shuffle=True)`` config
+            switches to this sampler with ``--cfg-options
+            train_dataloader.sampler.type=DataRefinementSampler``; a refined
+            epoch is always shuffled, ``False`` is an error.
     """
 
     def __init__(
@@ -71,9 +80,14 @@ class DataRefinementSampler(Sampler):
         num_per_group: int = 512,
         num_per_class: int = 500,
         seed: int | None = None,
+        shuffle: bool = True,
     ):
+        if not shuffle:
+            raise SamplerConfigError(
+                'DataRefinementSampler: a refined epoch is always shuffled; got shuffle=False'
+            )
         if num_per_group < 1 or num_per_class < 1:
-            raise ValueError(
+            raise SamplerConfigError(
                 f'DataRefinementSampler: num_per_group and num_per_class must be >= 1, '
                 f'got {num_per_group} and {num_per_class}'
             )
@@ -110,7 +124,7 @@ class DataRefinementSampler(Sampler):
         for i in range(n):
             info = self.dataset.get_data_info(i)
             if self.group_key not in info:
-                raise KeyError(
+                raise SamplerConfigError(
                     f'DataRefinementSampler: group_key={self.group_key!r} is not in the data info of '
                     f'{type(self.dataset).__name__} sample {i} (keys: {sorted(info)}); set group_key '
                     f'to one of them or to None'
@@ -125,7 +139,7 @@ class DataRefinementSampler(Sampler):
         pool, capped = [], 0
         for g in range(num_groups):
             members = np.flatnonzero(self.groups == g)
-            if len(members) > self.num_per_group:
+            if self.group_key is not None and len(members) > self.num_per_group:
                 members = np.sort(rng.choice(members, self.num_per_group, replace=False))
                 capped += 1
             pool.append(members)
