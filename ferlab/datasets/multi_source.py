@@ -59,7 +59,7 @@ class MultiSourceDataset:
             ``('au',)`` for the others. ``au_names`` names the AUs of the
             source's AU vectors (``gt_aus`` or ``au_label`` of its data infos)
             when its ``metainfo`` has no ``au_names``. ``au_threshold``: AU
-            values ``> t`` become 1 and the others 0 (intensities → occurrence
+            values ``>= t`` become 1 and the others 0 (intensities → occurrence
             targets for BCE); ``None`` keeps the values, which must then lie in
             [0, 1].
         classes: Expression classes of the model; default the target's.
@@ -216,7 +216,7 @@ class MultiSourceDataset:
                         f'{where}: expected {len(src_names)} AU values for {src_names}, got shape {values.shape}'
                     )
                 if threshold is not None:
-                    values = (values > threshold).astype(np.float32)
+                    values = (values >= threshold).astype(np.float32)
                 elif ((values < 0) | (values > 1)).any():
                     raise ValueError(
                         f'{where}: AU targets must lie in [0, 1] for BCE, got {values.tolist()}; '

@@ -25,7 +25,7 @@ def test_fer_target_with_au_auxiliary_fields_in_model_order():
     ds = DATASETS.build(dict(
         type='MultiSourceDataset', au_names='rafau',
         sources=[dict(dataset=synth(12)),
-                 dict(dataset=synth(8, domain='alt_convention', seed=1), au_names=SYNTH_AUS, au_threshold=0.1)],
+                 dict(dataset=synth(8, domain='alt_convention', seed=1), au_names=SYNTH_AUS, au_threshold=0.3)],
     ))  # fmt: skip
     assert ds.source_sizes == (12, 8) and len(ds) == 20
     assert ds.metainfo['au_names'][:3] == ('AU01', 'AU02', 'AU04') and len(ds.au_names) == 21
@@ -43,7 +43,7 @@ def test_fer_target_with_au_auxiliary_fields_in_model_order():
         for k, au in enumerate(RAFAU_21):
             if au in SYNTH_AUS:
                 assert out.gt_au_mask[k] == 1
-                assert out.gt_aus[k] == float(raw[SYNTH_AUS.index(au)] > 0.1)
+                assert out.gt_aus[k] == float(raw[SYNTH_AUS.index(au)] >= 0.3)
             else:  # AU16, 18, 22, 24, 27: not drawn by SynthFER -> unknown, not negative
                 assert out.gt_au_mask[k] == 0 and out.gt_aus[k] == 0
         assert torch.equal(ds[12 + j]['inputs'], aux[j]['inputs'])  # the source's own pipeline
@@ -139,7 +139,7 @@ def test_ratio_batches_through_a_dataloader():
     ds = DATASETS.build(dict(
         type='MultiSourceDataset', au_names='rafau',
         sources=[dict(dataset=synth(16)), dict(dataset=synth(6, domain='alt_convention'), au_names=SYNTH_AUS,
-                                              au_threshold=0.1)],
+                                              au_threshold=0.3)],
     ))  # fmt: skip
     bs = DATA_SAMPLERS.build(dict(type='RatioBatchSampler', ratios=(3, 1), seed=0),
                              default_args=dict(dataset=ds, batch_size=8))  # fmt: skip

@@ -1,0 +1,52 @@
+# AU-ViT's joint data on AffectNet-7 (Mao et al., Sec. IV-A): AffectNet-7 (target) + RAF-AU
+# (auxiliary, the 21 AUs of AU-ViT's AU branch), mixed 3:1 per batch (the paper's AffectNet ratio):
+# 96 AffectNet + 32 RAF-AU images (batch 128); 112x112 faces, augmentation as joint_rafdb-rafau.py.
+# The target is drawn uniformly, one pass per epoch (the RatioBatchSampler has no class balancing).
+# Paths: --cfg-options affectnet_root=... rafau_root=...  (docs/datasets.md#affectnet, #raf-au)
+affectnet_root = 'data/AffectNet'
+rafau_root = 'data/RAF-AU'
+layout = 'csv'
+img_size = 112
+num_classes = 7
+au_names = 'rafau'
+ratios = (3, 1)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomGrayscale', prob=0.1),
+    dict(type='GaussianBlur', kernel_size=3, sigma=(0.1, 2.0), prob=0.2),
+    dict(type='PackFERInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackFERInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=2,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='RatioBatchSampler', ratios=ratios),
+    dataset=dict(
+        type='MultiSourceDataset',
+        au_names=au_names,
+        sources=[
+            dict(dataset=dict(type='AffectNet', data_root=affectnet_root, split='train', num_classes=num_classes,
+                              layout=layout, pipeline=train_pipeline), labels=('expression',)),
+            dict(dataset=dict(type='RAFAU', data_root=rafau_root, pipeline=train_pipeline), labels=('au',)),
+        ],
+    ),
+)  # fmt: skip
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=2,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='AffectNet', data_root=affectnet_root, split='val', num_classes=num_classes, layout=layout,
+                 pipeline=test_pipeline),
+)  # fmt: skip
+test_dataloader = val_dataloader
+val_evaluator = dict(type='FERMetric')
+test_evaluator = val_evaluator
