@@ -34,7 +34,9 @@ def test_labels_subjects_recursive_glob_and_images(tmp_path):
     sample = ds[0]
     assert sample['img_path'] == osp.join(root, 'aia', 'aia_anger', 'aia_anger_1.png')
     assert sample['img'].shape == (16, 16, 3)
-    fer = build(root, split='all', classes=('Angry', 'Disgust', 'Fear', 'Happy', 'Sad', 'Surprise', 'Neutral'))
+    fer = build(
+        root, split='all', classes=('Angry', 'Disgust', 'Fear', 'Happy', 'Sad', 'Surprise', 'Neutral')
+    )
     assert fer.get_gt_labels().tolist()[:14:2] == [0, 1, 2, 3, 6, 4, 5]  # joy = Happy by name
 
 
@@ -99,3 +101,25 @@ def test_empty_missing_and_unreadable(tmp_path):
 def test_docs_section(repo_root):
     text = open(osp.join(repo_root, 'docs', 'datasets.md'), encoding='utf-8').read()
     assert '<a id="ferg-db"></a>' in text and DATASETS.get('FERG').DOCS_ANCHOR == 'ferg-db'
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('sampler', ['default', 'refinement'])
+def test_base_config_trains_through_tools_train(tmp_path, repo_root, sampler):
+    from tests.test_datasets.test_jaffe import train_on_fake_tree
+
+    root = make_ferg(tmp_path / 'FERG_DB_256', size=48)
+    ratio = [f'{k}.dataset.test_ratio=0.5' for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    runner = train_on_fake_tree(tmp_path, repo_root, 'ferg.py', root, sampler, ratio)
+    train, val = runner.train_dataloader.dataset, runner.val_dataloader.dataset
+    assert type(train).__name__ == 'FERG' and len(train) == 14 and len(val) == 14
+    if sampler == 'refinement':
+        s = runner.train_dataloader.sampler
+        # aia and ray: 7 training images each, capped at N = 6: pool 12; 7 classes x M = 2: 14
+        assert (
+            s.group_key == 'subject' and s.last_stats['num_groups'] == 2 and s.last_stats['pool_size'] == 12
+        )
+        assert len(s) == 14
+    assert runner.iter == 4  # 14 samples, batch 4
+    log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log'), encoding='utf-8').read()
+    assert 'Epoch(val) [1][4/4]' in log and 'accuracy' in log
