@@ -20,6 +20,7 @@ from .ferplus import FERPlus  # noqa: F401
 from .image_folder import ImageFolderFER  # noqa: F401
 from .jaffe import JAFFE  # noqa: F401
 from .multi_source import MultiSourceDataset  # noqa: F401
+from .openface_aus import OpenFaceAUs  # noqa: F401
 from .rafau import RAFAU  # noqa: F401
 from .rafdb import RAFDB
 from .samplers import *  # noqa: F401,F403

@@ -7,6 +7,10 @@ it (see docs/datasets.md), so the real
 loaders (``RAFDB``, ``FERPlus``, ``AffectNet``, ``AffWild2``, ``RAFAU``) read
 it unchanged. ``OUT_DIR/<format>/synthfer_manifest.json`` lists the labels
 written (in each format's own class order) for round-trip checks.
+
+``--openface`` also writes, for every RAF-DB aligned image, the CSV OpenFace 2
+would write for it (``rafdb/openface/<image stem>.csv``, :func:`write_openface_csv`)
+with the rendered AU intensities, for ``OpenFaceAUs`` (pseudo-AU) configs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from ferlab.datasets.au_vocabulary import OPENFACE_C_AUS, OPENFACE_R_AUS  # noqa: E402
 from ferlab.datasets.categories import (  # noqa: E402
     AFFWILD2_CLASSES,
     FER2013_CLASSES,
@@ -51,8 +56,36 @@ def _manifest(root: str, data: dict) -> None:
         json.dump(data, f, indent=1)
 
 
-def export_rafdb(out: str, num_train: int, num_test: int, seed: int = 0, domain='default') -> dict:
-    """RAF-DB basic: ``basic/EmoLabel/list_patition_label.txt`` (labels 1..7), aligned 100x100 + original."""
+def openface_values(au: np.ndarray, threshold: float = 0.3) -> tuple[list[float], list[int]]:
+    """OpenFace 2 ``AUxx_r`` (intensity 0-5, 2 decimals) and ``AUxx_c`` (0/1) of rendered intensities.
+
+    ``au`` is ``(16,)`` in [0, 1] in ``AU_LIST`` order; ``AUxx_r = round(5 au, 2)``, ``AUxx_c =
+    au >= threshold``; AUs SynthFER does not draw (AU28, AU45) are written as 0.
+    """
+    r = [round(5.0 * float(au[AU_INDEX[a]]), 2) if a in AU_INDEX else 0.0 for a in OPENFACE_R_AUS]
+    c = [int(float(au[AU_INDEX[a]]) >= threshold) if a in AU_INDEX else 0 for a in OPENFACE_C_AUS]
+    return r, c
+
+
+def write_openface_csv(path: str, au: np.ndarray, threshold: float = 0.3) -> None:
+    """One image's CSV as OpenFace 2 ``FaceLandmarkImg`` writes it: header ``face, confidence, AU01_r,
+    …, AU45_c`` (every name after the first with a leading space), one row for the one face."""
+    r, c = openface_values(au, threshold)
+    names = (
+        ['face', 'confidence']
+        + [f'AU{a:02d}_r' for a in OPENFACE_R_AUS]
+        + [f'AU{a:02d}_c' for a in OPENFACE_C_AUS]
+    )
+    row = ['0', '0.98'] + [f'{v:.2f}' for v in r] + [str(v) for v in c]
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(', '.join(names) + '\n' + ', '.join(row) + '\n')
+
+
+def export_rafdb(out: str, num_train: int, num_test: int, seed: int = 0, domain='default',
+                 openface: bool = False) -> dict:  # fmt: skip
+    """RAF-DB basic: ``basic/EmoLabel/list_patition_label.txt`` (labels 1..7), aligned 100x100 + original;
+    with ``openface``, ``openface/<stem>_aligned.csv`` per image (:func:`write_openface_csv`)."""
     gen = SynthFERGenerator('rafdb', domain, 100, seed)
     lines, labels = [], {}
     for split, n, digits in (('train', num_train, 5), ('test', num_test, 4)):
@@ -65,6 +98,8 @@ def export_rafdb(out: str, num_train: int, num_test: int, seed: int = 0, domain=
             _write_jpg(osp.join(out, 'basic/Image/original', f'{stem}.jpg'), orig)
             lines.append(f'{stem}.jpg {int(data["labels"][i]) + 1}')
             labels[stem] = int(data['labels'][i])
+            if openface:
+                write_openface_csv(osp.join(out, 'openface', f'{stem}_aligned.csv'), data['aus'][i])
     os.makedirs(osp.join(out, 'basic/EmoLabel'), exist_ok=True)
     with open(osp.join(out, 'basic/EmoLabel/list_patition_label.txt'), 'w', encoding='utf-8') as f:
         f.write('\n'.join(lines) + '\n')
@@ -333,6 +368,8 @@ def parse_args(argv=None):
     p.add_argument('--frames', type=int, default=64, help='frames per Aff-Wild2 video')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--domain', default=None, help='domain preset for all formats (default: per format)')
+    p.add_argument('--openface', action='store_true',
+                   help='also write OpenFace 2 CSVs of the RAF-DB images (rafdb/openface/<stem>.csv)')  # fmt: skip
     p.add_argument('--preview', metavar='DIR', help='also write the PNG figures of docs/synthfer.md to DIR')
     return p.parse_args(argv)
 
@@ -345,7 +382,9 @@ def main(argv=None) -> dict:
         root = osp.join(args.out, fmt)
         os.makedirs(root, exist_ok=True)
         if fmt == 'rafdb':
-            out[fmt] = export_rafdb(root, args.num_train, args.num_test, args.seed, **dom)
+            out[fmt] = export_rafdb(
+                root, args.num_train, args.num_test, args.seed, openface=args.openface, **dom
+            )
         elif fmt == 'ferplus':
             out[fmt] = export_ferplus(root, args.num_train, args.num_val, args.num_test, args.seed, **dom)
         elif fmt == 'affectnet':
