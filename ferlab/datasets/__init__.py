@@ -1,6 +1,7 @@
 from . import au_vocabulary, samplers, transforms  # noqa: F401
 from .affectnet import AffectNet  # noqa: F401
 from .affwild2 import AffWild2  # noqa: F401
+from .affwild2_au import AffWild2AU  # noqa: F401
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import (
     AFFECTNET7_CLASSES,
