@@ -124,10 +124,13 @@ class FERG(BaseFERDataset):
                 root, None, 'FERG_DB_256/<character>/.../<character>_<expression>_<n>.png images', 'none'
             )
         self.num_skipped = skipped
+        logger = MMLogger.get_current_instance()
+        characters = len({d['subject'] for d in infos})
+        logger.info(
+            f'FERG: {len(infos)} images of {characters} characters under {root} (the database has 55,767 of 6)'
+        )
         if skipped:
-            MMLogger.get_current_instance().info(
-                f'FERG: skipped {skipped} files under {root} that are not .png images'
-            )
+            logger.info(f'FERG: skipped {skipped} files under {root} that are not .png images')
         if self.split == 'all':
             return infos
         test = stratified_test_mask(

@@ -99,6 +99,9 @@ class JAFFE(BaseFERDataset):
             )
         self.test_subjects = tuple(s for s, f in sorted(folds.items()) if f == self.fold)
         logger = MMLogger.get_current_instance()
+        logger.info(
+            f'JAFFE: {len(infos)} images of {len(folds)} subjects under {root} (the database has 213 of 10)'
+        )
         if skipped:
             logger.info(f'JAFFE: skipped {skipped} files under {root} that are not .tiff images')
         if self.split == 'all':

@@ -99,6 +99,10 @@ class DataRefinementSampler(Sampler):
         self.seed = sync_random_seed() if seed is None else int(seed)
         self.epoch = 0
         self.groups = self._read_groups()
+        # members of every group, ascending (one stable sort instead of a scan per group and epoch)
+        order = np.argsort(self.groups, kind='stable')
+        cuts = np.flatnonzero(np.diff(self.groups[order])) + 1
+        self._members = np.split(order, cuts) if len(order) else []
         labels = np.asarray(dataset.get_gt_labels(), dtype=np.int64)
         num_classes = len(getattr(dataset, 'classes', ())) or int(labels.max()) + 1
         counts = np.bincount(labels, minlength=num_classes)
@@ -135,10 +139,9 @@ class DataRefinementSampler(Sampler):
     def draw_epoch(self) -> np.ndarray:
         """``(M·C,)`` dataset indices of the current epoch over all ranks (before padding)."""
         rng = np.random.default_rng([self.seed, self.epoch])
-        num_groups = int(self.groups.max()) + 1 if len(self.groups) else 0
+        num_groups = len(self._members)
         pool, capped = [], 0
-        for g in range(num_groups):
-            members = np.flatnonzero(self.groups == g)
+        for members in self._members:
             if self.group_key is not None and len(members) > self.num_per_group:
                 members = np.sort(rng.choice(members, self.num_per_group, replace=False))
                 capped += 1
