@@ -41,7 +41,9 @@ class DataRefinementSampler(Sampler):
     class without samples is logged at construction and left out). A class
     present in the dataset but absent from a pool (every one of its samples
     lost to the group cap) is drawn from all of its samples instead and
-    logged, so the epoch length stays ``M · C``.
+    logged, so the epoch length stays ``M · C``; a class left without any
+    sample by relabeling after construction has its ``M`` slots drawn from the
+    whole pool (logged).
 
     The draw uses one generator seeded by ``(seed, epoch)`` shared by all ranks
     (a different epoch every :meth:`set_epoch`, the same for the same seed).
@@ -149,12 +151,16 @@ class DataRefinementSampler(Sampler):
         pool = np.concatenate(pool) if pool else np.zeros(0, dtype=np.int64)
         labels = np.asarray(self.dataset.get_gt_labels(), dtype=np.int64)
         pool_labels = labels[pool]
-        picks, pool_counts, replaced, refilled = [], {}, {}, []
+        picks, pool_counts, replaced, refilled, emptied = [], {}, {}, [], []
         for c in self.classes.tolist():
             members = pool[pool_labels == c]
             if len(members) == 0:  # all lost to the group cap: draw from the whole class
                 members = np.flatnonzero(labels == c)
                 refilled.append(c)
+            if len(members) == 0:  # relabeled away since construction: M slots from the whole pool
+                members = pool
+                emptied.append(c)
+                refilled.remove(c)
             pool_counts[c] = int(np.sum(pool_labels == c))
             m = self.num_per_class
             if len(members) >= m:
@@ -174,6 +180,7 @@ class DataRefinementSampler(Sampler):
             pool_class_counts=pool_counts,
             with_replacement=replaced,
             refilled_classes=refilled,
+            empty_classes=emptied,
         )
         logger = MMLogger.get_current_instance()
         logger.info(
@@ -181,6 +188,12 @@ class DataRefinementSampler(Sampler):
             f'{capped} capped at N={self.num_per_group}, pool {len(pool)}; pool per class {pool_counts}; '
             f'M={self.num_per_class} per class, drawn with replacement {replaced} -> {len(epoch)} samples'
         )
+        if emptied:
+            logger.warning(
+                f'DataRefinementSampler epoch {self.epoch}: classes {emptied} have no sample now '
+                f'(relabeled since the sampler was built); their {self.num_per_class} slots each are '
+                f'drawn from the whole pool'
+            )
         if refilled:
             logger.warning(
                 f'DataRefinementSampler epoch {self.epoch}: classes {refilled} had no sample in the '

@@ -206,3 +206,18 @@ def test_trains_through_tools_train_with_cfg_options(tmp_path, repo_root):
     assert sampler.last_stats['epoch'] == 1  # EpochSeedHook called set_epoch
     log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log'), encoding='utf-8').read()
     assert 'DataRefinementSampler epoch 0: ' in log and 'DataRefinementSampler epoch 1: ' in log
+
+
+def test_class_emptied_by_relabeling_keeps_the_epoch_length():
+    """Relabeling can move every sample out of a class after construction: its M slots come from the pool."""
+    ds = Grouped([0] * 6 + [1] * 3 + [2] * 5, ['v'] * 14)
+    s = build(ds, num_per_group=20, num_per_class=4)
+    assert len(s) == 12
+    ds.labels = np.array([0] * 6 + [0] * 3 + [2] * 5)  # class 1 relabeled to 0 (served labels)
+    logger = MMLogger.get_current_instance()
+    with mock.patch.object(logger, 'warning') as warn:
+        idx = [int(i) for i in s]
+    assert len(idx) == 12 and s.last_stats['empty_classes'] == [1]
+    assert 'classes [1] have no sample now' in warn.call_args[0][0]
+    counts = np.bincount(ds.labels[idx], minlength=3)
+    assert counts[2] >= 4 and counts[0] >= 4 and counts[1] == 0  # 4 slots of class 1 from the whole pool
