@@ -21,6 +21,17 @@ worker thread, a bounded queue of ``batch_size`` frames ahead of the model
 (OpenCV releases the GIL, so the detector runs while the backend computes a
 batch); tracking, scoring and the rows stay in the calling thread, in frame
 order, and the rows are the same as with ``overlap=False``.
+
+With ``detect_every=K > 1`` the detector runs on the whole frame only every
+K-th processed frame of a video (and whenever a followed face is lost); in
+between each face is followed by a local search around its last box
+(:class:`ferlab.inference.keyframes.KeyframeDetector`; rows say ``detected=0``).
+
+The ``label`` of a row is the model's decision (``pred_label`` of its
+``predict``): the most probable class for most models, the coarse-to-fine
+rule for a ``CascadeClassifier`` (which is not always the argmax of its
+8 scores); smoothed rows apply the same rule (``backend.meta['decision']``)
+to the smoothed probabilities.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
+from ferlab.inference.backends import DECISIONS, decide
 from ferlab.inference.detectors import Face, align_face, build_detector
 from ferlab.inference.sources import Frame, iter_frames
 from ferlab.inference.writers import FORMATS, ResultWriter, empty_row, row_fields
@@ -71,6 +83,12 @@ class FERInferencer:
             while the backend scores a batch (at most ``batch_size`` frames
             ahead). ``False``: everything in the calling thread. The rows
             are the same either way.
+        detect_every: In videos and cameras, run the detector on the whole
+            frame every ``detect_every``-th processed frame and follow the
+            faces by a local search in between
+            (:class:`~ferlab.inference.keyframes.KeyframeDetector`); ``1``
+            (default): the full detector on every frame. Images are always
+            fully detected.
 
     Attributes:
         backend: The backend; ``backend.meta`` holds ``classes``,
@@ -98,6 +116,7 @@ class FERInferencer:
         backend: str = 'auto',
         tracker: dict | None = None,
         overlap: bool = True,
+        detect_every: int = 1,
     ):
         if backend not in BACKENDS:
             raise FerlabInputError(f'backend must be one of {BACKENDS}, got {backend!r}')
@@ -105,6 +124,8 @@ class FERInferencer:
             raise FerlabInputError(f'batch_size must be >= 1, got {batch_size}')
         if max_faces is not None and max_faces < 1:
             raise FerlabInputError(f'max_faces must be >= 1 or None, got {max_faces}')
+        if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+            raise FerlabInputError(f'detect_every must be an int >= 1, got {detect_every!r}')
         self.backend = self._build_backend(model, checkpoint, device, amp, backend)
         if detector in ('yunet', 'YuNetFaceDetector'):
             detector = dict(type='YuNetFaceDetector', model=yunet_model)
@@ -117,6 +138,12 @@ class FERInferencer:
         self.au_names = list(self.backend.meta.get('au_names') or []) or None
         self.fields = row_fields(self.classes, self.au_names)
         self.overlap = bool(overlap)
+        self.detect_every = detect_every
+        self.decision = self.backend.meta.get('decision', 'argmax')
+        if self.decision not in DECISIONS:
+            raise FerlabInputError(
+                f"backend meta 'decision' must be one of {DECISIONS}, got {self.decision!r}"
+            )
         self.summary: dict = {}
         self.wait_s = 0.0
 
@@ -138,8 +165,10 @@ class FERInferencer:
         return TorchBackend(model, checkpoint, device=device, amp=amp)
 
     # ------------------------------------------------------------------ rows
-    def _face_row(self, frame: Frame, face: Face, face_id: int, scores, au_scores) -> dict:
+    def _face_row(self, frame: Frame, face: Face, face_id: int, scores, au_scores, label=None) -> dict:
         x, y, w, h = (int(v) for v in face.box)
+        if label is None:
+            label = int(decide(np.asarray(scores)[None], self.decision)[0])
         row = empty_row(
             self.fields,
             input=frame.input,
@@ -151,8 +180,9 @@ class FERInferencer:
             w=w,
             h=h,
             det_score=float(face.score),
+            detected=int(bool(face.detected)),
             face_found=1,
-            label=self.classes[int(np.argmax(scores))],
+            label=self.classes[int(label)],
         )
         row.update({c: float(p) for c, p in zip(self.classes, scores)})
         if self.au_names and au_scores is not None:
@@ -199,7 +229,7 @@ class FERInferencer:
         tracker, tracked_input = None, None
 
         def flush() -> Iterator[tuple[Frame, list[dict]]]:
-            out = {'scores': np.zeros((0, len(self.classes))), 'au_scores': None}
+            out = {'scores': np.zeros((0, len(self.classes))), 'au_scores': None, 'labels': None}
             if crops:
                 parts = [
                     self.backend(crops[i : i + self.batch_size])
@@ -208,12 +238,15 @@ class FERInferencer:
                 out['scores'] = np.concatenate([p['scores'] for p in parts])
                 if all(p.get('au_scores') is not None for p in parts):
                     out['au_scores'] = np.concatenate([p['au_scores'] for p in parts])
+                if all(p.get('labels') is not None for p in parts):
+                    out['labels'] = np.concatenate([np.asarray(p['labels']).reshape(-1) for p in parts])
             k = 0
             for frame, faces, ids in pending:
                 rows = []
                 for face, fid in zip(faces, ids):
                     au = None if out['au_scores'] is None else out['au_scores'][k]
-                    rows.append(self._face_row(frame, face, fid, out['scores'][k], au))
+                    label = None if out['labels'] is None else out['labels'][k]
+                    rows.append(self._face_row(frame, face, fid, out['scores'][k], au, label))
                     k += 1
                 yield frame, rows or [self._empty_frame_row(frame)]
             pending.clear()
@@ -257,20 +290,26 @@ class FERInferencer:
     ) -> Iterator[tuple[Frame, list[Face] | None, list[np.ndarray] | None]]:
         """``(frame, faces, crops)`` in frame order; ``(frame, None, None)`` for error frames.
 
-        The part of the pipeline that does not depend on earlier frames
-        (decoding, detection, ``max_faces``, :func:`align_face`): with
-        ``overlap`` it runs in the worker thread.
+        The part of the pipeline that needs no model output (decoding,
+        detection or the local search of ``detect_every``, ``max_faces``,
+        :func:`align_face`): with ``overlap`` it runs in the worker thread.
         """
+        from ferlab.inference.keyframes import KeyframeDetector, keep_largest
+
+        keyframes = KeyframeDetector(self.detector, self.detect_every, self.max_faces)
+        self.keyframes = keyframes
+        video_input = None
         for frame in iter_frames(inputs, every_n_frames):
             if frame.error is not None or frame.image is None:
                 yield frame, None, None
                 continue
-            faces = list(self.detector(frame.image))
-            if self.max_faces is not None and len(faces) > self.max_faces:
-                keep = sorted(range(len(faces)), key=lambda i: -faces[i].box[2] * faces[i].box[3])[
-                    : self.max_faces
-                ]
-                faces = [faces[i] for i in sorted(keep)]
+            if frame.is_video and self.detect_every > 1:
+                if frame.input != video_input:
+                    keyframes.reset()
+                    video_input = frame.input
+                faces = keyframes(frame.image)
+            else:
+                faces = keep_largest(list(self.detector(frame.image)), self.max_faces)
             yield frame, faces, [align_face(frame.image, f, self.margin) for f in faces]
 
     def iter_rows(
@@ -309,7 +348,7 @@ class FERInferencer:
             if smooth and rows:
                 from ferlab.inference.smoothing import smooth_rows
 
-                rows = smooth_rows(rows, self.classes, smooth, causal=False)
+                rows = smooth_rows(rows, self.classes, smooth, causal=False, decision=self.decision)
             return rows
 
         last_input = None
@@ -341,7 +380,7 @@ class FERInferencer:
                 span = 2 * (smooth // 2)
                 while live and live[0]['frame'] < frame.frame - span:
                     live.popleft()
-                smoothed = smooth_rows(list(live), self.classes, smooth, causal=True)
+                smoothed = smooth_rows(list(live), self.classes, smooth, causal=True, decision=self.decision)
                 yield from smoothed[len(live) - len(rows) :]
             else:
                 video_input = frame.input

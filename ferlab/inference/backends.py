@@ -4,7 +4,11 @@ A backend is any callable with the :class:`Backend` interface:
 
 * ``meta``: ``dict(classes=[...], input_size=(H, W), au_names=[...] or None)``;
 * ``backend(crops) -> dict(scores=(N, C) float32, au_scores=(N, A) float32 or None)``
-  for ``crops``, a list of BGR uint8 face crops ``(h, w, 3)`` of any size.
+  for ``crops``, a list of BGR uint8 face crops ``(h, w, 3)`` of any size;
+  optionally ``labels=(N,) int`` (the model's own decision, ``pred_label``),
+  else the labels are ``decide(scores, meta['decision'])``;
+* ``meta['decision']`` (optional, default ``'argmax'``): how a score vector
+  becomes a label (:data:`DECISIONS`), also for smoothed scores.
 
 :class:`TorchBackend` runs a config + checkpoint with the config's own test
 pipeline and data preprocessor (the preprocessing of ``tools/test.py``);
@@ -27,6 +31,30 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from ferlab.utils.errors import FerlabInputError
 
+#: How a score vector becomes a label: ``'argmax'``, or CFC-SP's coarse-to-fine rule
+#: (:func:`ferlab.models.classifiers.cascade_decision`, ``CascadeClassifier``).
+DECISIONS = ('argmax', 'cascade')
+
+
+def decide(scores: np.ndarray, decision: str = 'argmax') -> np.ndarray:
+    """``(N,)`` labels of ``(N, C)`` scores by ``decision`` (:data:`DECISIONS`); ties to the lower index."""
+    if decision not in DECISIONS:
+        raise ValueError(f'decision must be one of {DECISIONS}, got {decision!r}')
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores.reshape(len(scores), -1)
+    if decision == 'argmax':
+        return scores.argmax(1)
+    from ferlab.models.classifiers.cascade import cascade_decision
+
+    return cascade_decision(torch.from_numpy(np.ascontiguousarray(scores))).numpy()
+
+
+def model_decision(model: torch.nn.Module) -> str:
+    """``'cascade'`` for a ``CascadeClassifier`` (its ``pred_label`` is the coarse-to-fine rule), else ``'argmax'``."""
+    from ferlab.models.classifiers.cascade import CascadeClassifier
+
+    return 'cascade' if isinstance(model, CascadeClassifier) else 'argmax'
+
 
 class Backend:
     """The interface every inference backend implements.
@@ -47,7 +75,8 @@ class Backend:
 
         Returns:
             ``dict(scores=(N, C) float32 probabilities, au_scores=(N, A)
-            float32 probabilities or None)``.
+            float32 probabilities or None)``, optionally ``labels`` ``(N,)``
+            int: the model's decision (else ``decide(scores, meta['decision'])``).
         """
         raise NotImplementedError
 
@@ -180,6 +209,7 @@ class TorchBackend(Backend):
             classes=model_classes(model, self.cfg),
             input_size=model_input_size(self.cfg),
             au_names=list(au_names) if au_names else None,
+            decision=model_decision(model),
         )
 
     def prepare(self, crop: np.ndarray) -> dict:
@@ -211,4 +241,7 @@ class TorchBackend(Backend):
         au_scores = None
         if all('pred_au' in s for s in samples):
             au_scores = torch.stack([s.pred_au.float() for s in samples]).cpu().numpy().astype(np.float32)
-        return dict(scores=scores, au_scores=au_scores)
+        labels = None
+        if all('pred_label' in s for s in samples):
+            labels = np.array([int(s.pred_label.reshape(-1)[0]) for s in samples], dtype=np.int64)
+        return dict(scores=scores, au_scores=au_scores, labels=labels)

@@ -12,7 +12,10 @@ causal (past-only) form for live cameras.
 Eq. 1 adds two probability vectors, so the smoothed vector sums to 2; the rows
 hold ``f'_i / 2``, which sums to 1 again and has the same argmax (the
 ``label``) as Eq. 1. Only the class probability columns and ``label``
-change; AU columns, boxes and scores are left as detected.
+change; AU columns, boxes and scores are left as detected. With
+``decision='cascade'`` (a ``CascadeClassifier``) the label is the
+coarse-to-fine rule applied to the smoothed vector ("SP, then CFC", as
+``VideoMetric(decision='cascade')``).
 """
 
 from __future__ import annotations
@@ -22,13 +25,18 @@ from typing import Sequence
 
 import numpy as np
 
+from ferlab.inference.backends import DECISIONS, decide
 from ferlab.models.utils.smooth_predicting import smooth_predicting
 
 __all__ = ['smooth_rows']
 
 
 def smooth_rows(
-    rows: Sequence[dict], classes: Sequence[str], window: int, causal: bool = False
+    rows: Sequence[dict],
+    classes: Sequence[str],
+    window: int,
+    causal: bool = False,
+    decision: str = 'argmax',
 ) -> list[dict]:
     """Smooth the class probabilities of every tracked face over time.
 
@@ -43,11 +51,14 @@ def smooth_rows(
             ``[frame - 2 (w // 2), frame]``.
         causal: Use past frames only (live streams, where the future is
             unknown).
+        decision: How the smoothed vector becomes the ``label``:
+            ``'argmax'`` or ``'cascade'``
+            (:func:`ferlab.inference.backends.decide`).
 
     Returns:
         New row dicts, one per input row and in the input order, with the
         probability columns replaced by ``f'/2`` of Eq. 1 and ``label`` by its
-        argmax. The input rows are not modified.
+        argmax (or the cascade rule). The input rows are not modified.
 
     Raises:
         ValueError: ``window`` is not an int >= 0, a class column is missing,
@@ -57,6 +68,8 @@ def smooth_rows(
     out = [dict(r) for r in rows]
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
         raise ValueError(f'smooth_rows: window must be an int >= 0 (0 = off), got {window!r}')
+    if decision not in DECISIONS:
+        raise ValueError(f'smooth_rows: decision must be one of {DECISIONS}, got {decision!r}')
     if window == 0 or not out:
         return out
     classes = list(classes)
@@ -74,7 +87,7 @@ def smooth_rows(
             smoothed = smooth_predicting(probs, window, frame_idx=frames, causal=causal) / 2.0
         except ValueError as err:
             raise ValueError(f'smooth_rows: {name} face {face_id}: {err}') from None
-        labels = np.argmax(smoothed, axis=1)
+        labels = decide(smoothed, decision)
         for k, i in enumerate(idx):
             out[i].update(zip(classes, smoothed[k].tolist()))
             out[i]['label'] = classes[int(labels[k])]

@@ -2,11 +2,15 @@
 
 One row per face per frame, columns (:func:`row_fields`)::
 
-    input, frame, timestamp_s, face_id, x, y, w, h, det_score, face_found,
+    input, frame, timestamp_s, face_id, x, y, w, h, det_score, detected, face_found,
     <one probability column per class>, label, [<one probability column per AU>], error
 
-* a face: ``face_found=1``, box, detector score, class probabilities, label
-  (the most probable class; after smoothing, of the smoothed probabilities);
+* a face: ``face_found=1``, box, detector score, ``detected`` (1: the box is
+  from the detector run on the whole frame; 0: from the local search around
+  the face's box in the previous frame, ``--detect-every K > 1``), class
+  probabilities, label (the model's decision: the most probable class, or
+  the cascade rule of a ``CascadeClassifier``; after smoothing, the same
+  rule applied to the smoothed probabilities);
 * a frame without a face: one row with ``face_found=0`` and the face columns empty;
 * an input that could not be read: one row with ``face_found=0`` and ``error``
   set to a one-line reason naming the file.
@@ -24,7 +28,19 @@ import os
 import os.path as osp
 from typing import Iterable, Sequence
 
-FIXED_BEFORE = ('input', 'frame', 'timestamp_s', 'face_id', 'x', 'y', 'w', 'h', 'det_score', 'face_found')
+FIXED_BEFORE = (
+    'input',
+    'frame',
+    'timestamp_s',
+    'face_id',
+    'x',
+    'y',
+    'w',
+    'h',
+    'det_score',
+    'detected',
+    'face_found',
+)
 FORMATS = ('csv', 'json')
 
 

@@ -31,7 +31,9 @@ def test_input_size_from_resize_then_img_size():
 
 def test_classes_from_the_checkpoint_else_the_config(tmp_path):
     cfg, ckpt = write_tiny_model(tmp_path)
-    assert TorchBackend(cfg, ckpt).meta == dict(classes=CLASSES7, input_size=(32, 32), au_names=None)
+    assert TorchBackend(cfg, ckpt).meta == dict(
+        classes=CLASSES7, input_size=(32, 32), au_names=None, decision='argmax'
+    )
     backend = TorchBackend(cfg)  # no checkpoint: RAFDB's METAINFO (same order)
     assert backend.meta['classes'] == CLASSES7
     scores = backend([np.zeros((10, 20, 3), np.uint8), np.full((50, 50, 3), 200, np.uint8)])

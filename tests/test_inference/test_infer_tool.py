@@ -61,7 +61,7 @@ def test_cli_csv_is_byte_identical_to_the_api(tiny, photos, tmp_path):
         ('two.png', '1', '0'),
         ('two.png', '1', '1'),
     ]
-    assert list(rows[0])[10:17] == CLASSES7
+    assert list(rows[0])[11:18] == CLASSES7
     with open(tmp_path / 'cli' / 'summary.json') as f:
         assert json.load(f) == dict(summary, predictions=str(tmp_path / 'cli' / 'predictions.csv'))
     assert (summary['inputs'], summary['faces'], summary['frames_without_face'], summary['errors']) == (
@@ -169,7 +169,7 @@ def test_published_dan_checkpoint_path(tmp_path):
     assert summary['errors'] == 0 and [r['input'] for r in rows][:1] == [str(photo)]
     assert len([r for r in rows if r['input'] == video]) == 4  # one row per frame
     face = rows[0]
-    assert face['face_found'] == '1' and list(face)[10:17] == CLASSES7  # RAF-DB classes from the config
+    assert face['face_found'] == '1' and list(face)[11:18] == CLASSES7  # RAF-DB classes from the config
     # oracle: the public model itself on the tool's crop (the face box, 20 % margin, eye-level roll)
     from ferlab.apis import init_model
     from ferlab.inference import build_detector

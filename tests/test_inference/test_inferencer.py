@@ -187,7 +187,7 @@ def test_au_outputs_get_one_column_each_after_the_label(tmp_path):
     cv2.imwrite(str(tmp_path / 'grey.png'), img)
     inf = FERInferencer(_AUBackend(), detector='whole')
     (row,) = inf(str(tmp_path / 'grey.png'), out_dir=str(tmp_path / 'o'))
-    assert inf.fields[10:] == ['neg', 'pos', 'label', 'AU6', 'AU12', 'error']
+    assert inf.fields[11:] == ['neg', 'pos', 'label', 'AU6', 'AU12', 'error']
     assert row['label'] == 'neg' and row['pos'] == pytest.approx(0.2) and row['AU12'] == pytest.approx(0.1)
     (from_csv,) = read_rows(str(tmp_path / 'o' / 'predictions.csv'))
     assert float(from_csv['AU6']) == pytest.approx(0.2) and from_csv['error'] == ''
