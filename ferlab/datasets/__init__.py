@@ -15,6 +15,7 @@ from .categories import (
     canonical,
     name_label_map,
 )
+from .condition_subset import ConditionSubset  # noqa: F401
 from .emotionet import EmotioNet  # noqa: F401
 from .ferg import FERG  # noqa: F401
 from .ferplus import FERPlus  # noqa: F401

@@ -218,3 +218,11 @@ def write_affwild2_au(root, videos, folder='AU_Set/Train_Set', frames_with_image
         frames = (frames_with_images or {}).get(video, range(1, len(rows) + 1))
         for t in frames:
             write_image(osp.join(str(root), 'cropped_aligned', video, f'{t:05d}.jpg'), size=size, seed=t)
+
+
+def write_condition_list(path, lines, crlf: bool = False) -> str:
+    """An occlusion/pose list of kaiwang960112/Challenge-condition-FER-dataset (its occlusion lists use CRLF)."""
+    os.makedirs(osp.dirname(str(path)) or '.', exist_ok=True)
+    with open(str(path), 'w', encoding='utf-8', newline='') as f:
+        f.write(''.join(line + ('\r\n' if crlf else '\n') for line in lines))
+    return str(path)
