@@ -13,6 +13,7 @@ from ferlab.registry import DATASETS
 
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import RAFDB_CLASSES, canonical
+from .jaffe import SplitArgumentError
 
 #: The six stylised characters (top-level folders of ``FERG_DB_256``).
 FERG_CHARACTERS = ('aia', 'bonnie', 'jules', 'malcolm', 'mery', 'ray')
@@ -82,9 +83,9 @@ class FERG(BaseFERDataset):
         self, data_root: str, split: str = 'train', test_ratio: float = 0.1, seed: int = 0, **kwargs
     ):
         if split not in ('train', 'test', 'all'):
-            raise ValueError(f"FERG split must be 'train', 'test' or 'all', got {split!r}")
+            raise SplitArgumentError(f"FERG split must be 'train', 'test' or 'all', got {split!r}")
         if not 0.0 < test_ratio < 1.0:
-            raise ValueError(f'FERG: test_ratio must be in (0, 1), got {test_ratio}')
+            raise SplitArgumentError(f'FERG: test_ratio must be in (0, 1), got {test_ratio}')
         self.split, self.test_ratio, self.seed = split, float(test_ratio), int(seed)
         self.num_skipped = 0
         kwargs.setdefault('test_mode', split == 'test')

@@ -9,6 +9,7 @@ import re
 from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
+from ferlab.utils.errors import FerlabInputError
 
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 from .categories import RAFDB_CLASSES, canonical
@@ -18,6 +19,10 @@ JAFFE_CODES = ('NE', 'AN', 'DI', 'FE', 'HA', 'SA', 'SU')
 #: ``<subject>.<code><n>.<number>.tiff``, e.g. ``KA.AN1.39.tiff``.
 JAFFE_NAME = re.compile(r'^(?P<subject>[A-Z]{2})\.(?P<code>[A-Z]{2})(?P<n>\d+)\.(?P<num>\d+)\.tiff?$')
 JAFFE_EXTENSIONS = ('.tiff', '.tif')
+
+
+class SplitArgumentError(FerlabInputError, ValueError):
+    """A split argument (split name, fold, ratio) that the dataset cannot serve."""
 
 
 def subject_folds(subjects, num_folds: int) -> dict[str, int]:
@@ -62,9 +67,9 @@ class JAFFE(BaseFERDataset):
 
     def __init__(self, data_root: str, split: str = 'train', fold: int = 0, num_folds: int = 10, **kwargs):
         if split not in ('train', 'test', 'all'):
-            raise ValueError(f"JAFFE split must be 'train', 'test' or 'all', got {split!r}")
+            raise SplitArgumentError(f"JAFFE split must be 'train', 'test' or 'all', got {split!r}")
         if num_folds < 2 or not 0 <= fold < num_folds:
-            raise ValueError(f'JAFFE: need num_folds >= 2 and 0 <= fold < num_folds, got fold={fold}, '
+            raise SplitArgumentError(f'JAFFE: need num_folds >= 2 and 0 <= fold < num_folds, got fold={fold}, '
                              f'num_folds={num_folds}')  # fmt: skip
         self.split, self.fold, self.num_folds = split, int(fold), int(num_folds)
         self.num_skipped = 0
@@ -94,7 +99,7 @@ class JAFFE(BaseFERDataset):
         self.num_skipped = skipped
         folds = subject_folds([d['subject'] for d in infos], self.num_folds)
         if len(folds) < self.num_folds:
-            raise ValueError(
+            raise SplitArgumentError(
                 f'JAFFE: {len(folds)} subjects under {root} cannot fill num_folds={self.num_folds} folds'
             )
         self.test_subjects = tuple(s for s, f in sorted(folds.items()) if f == self.fold)

@@ -8,6 +8,7 @@ import pytest
 from ferlab.datasets import DatasetFormatError
 from ferlab.datasets.transforms.loading import ImageLoadError
 from ferlab.registry import DATASETS
+from ferlab.utils.errors import FerlabInputError
 from tests.test_datasets.fake_formats import make_ferg, write_image, write_text
 
 # RAF-DB order: Surprise 0, Fear 1, Disgust 2, Happiness 3, Sadness 4, Anger 5, Neutral 6.
@@ -57,7 +58,7 @@ def test_seeded_stratified_split(tmp_path):
     assert paths(build(root, split='test', test_ratio=0.3)) == paths(test)  # same seed, same split
     others = [paths(build(root, split='test', test_ratio=0.3, seed=s)) for s in (1, 2, 3)]
     assert any(p != paths(test) for p in others)
-    with pytest.raises(ValueError, match=r'test_ratio must be in \(0, 1\)'):
+    with pytest.raises(FerlabInputError, match=r'test_ratio must be in \(0, 1\)'):  # one line from tools
         build(root, test_ratio=1.0)
     with pytest.raises(ValueError, match="split must be 'train', 'test' or 'all'"):
         build(root, split='val')
