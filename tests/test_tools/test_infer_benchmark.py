@@ -46,3 +46,42 @@ def test_benchmark_serial_run_writes_the_same_rows_as_the_overlapped_one(tmp_pat
     # waiting for frames is part of the calling thread's time outside the backend
     for run in (pipe, serial):
         assert 0 < run['wait_s'] <= run['own_s']
+
+
+def test_benchmark_detect_every_adds_the_every_frame_reference(tmp_path):
+    cfg, ckpt = write_tiny_model(tmp_path)
+    summary = _tool().main(
+        ['--config', cfg, '--checkpoint', ckpt, '--frames', '9', '--size', '320x240', '--repeats', '1',
+         '--batch-size', '4', '--detect-every', '3', '--no-serial', '--work-dir', str(tmp_path / 'work')]
+    )  # fmt: skip
+    pipe, every = summary['runs']['pipeline'][0], summary['runs']['every_frame'][0]
+    assert pipe['frames'] == every['frames'] == 9
+    # the every-frame run calls the full detector on each of the 9 frames, the sparse one on fewer
+    assert every['detector_calls'] == 9 and 3 <= pipe['detector_calls'] < 9
+    acc = summary['detect_every_accuracy']
+    assert acc['every_frame_faces'] == every['faces'] and acc['local_rows'] == 9 - pipe['detector_calls']
+
+
+def test_compare_to_every_frame_on_hand_made_rows(tmp_path):
+    from ferlab.inference.writers import row_fields, write_rows
+
+    fields = row_fields(['a', 'b'])
+
+    def row(frame, x, label, detected=1):
+        return dict.fromkeys(fields) | dict(
+            input='v', frame=frame, x=x, y=0, w=10, h=10, face_found=1, detected=detected, label=label
+        )
+
+    every = [row(0, 0, 'a'), row(0, 50, 'b'), row(1, 0, 'a'), row(2, 0, 'b')]
+    # frame 0: both faces, one shifted by 2 px (IoU 80/120), one label differs; frame 1: missed;
+    # frame 2: found; plus an extra face in frame 2
+    sparse = [row(0, 2, 'a', 0), row(0, 50, 'a', 0), row(2, 0, 'b'), row(2, 80, 'a')]
+    write_rows(str(tmp_path / 'every.csv'), every, fields)
+    write_rows(str(tmp_path / 'sparse.csv'), sparse, fields)
+    acc = _tool().compare_to_every_frame(
+        str(tmp_path / 'sparse.csv'), str(tmp_path / 'every.csv'), ['a', 'b']
+    )
+    assert acc['every_frame_faces'] == 4 and acc['matched'] == 3 / 4 and acc['extra'] == 1
+    assert acc['label_agreement'] == 2 / 3 and acc['label_agreement_all'] == 2 / 4
+    assert abs(acc['iou_min'] - 80 / 120) < 1e-12 and abs(acc['iou_mean'] - (80 / 120 + 2) / 3) < 1e-12
+    assert acc['local_rows'] == 2

@@ -2,7 +2,8 @@
 
 ``python tools/analysis_tools/infer_benchmark.py [--config CFG] [--checkpoint CKPT]
 [--frames 200] [--size 640x480] [--faces 1] [--batch-size 32] [--repeats 3] [--threads T]
-[--detect-max-side N] [--no-serial] [--out results.json]``; ``--video-only PATH`` only writes the synthetic video.
+[--detect-max-side N] [--detect-every K] [--no-serial] [--out results.json]``; ``--video-only PATH`` only
+writes the synthetic video.
 
 A synthetic video is written first (OpenCV, ``mp4v``): a real face
 (``skimage.data.astronaut()``'s head, about 45 % of the frame height) moving
@@ -19,6 +20,14 @@ that file, with the same model object and the same face detector object
   preprocessor, rows streamed to a CSV.
 * **serial** (unless ``--no-serial``): the same call with ``overlap=False``
   (detection and crop in the calling thread), to show what the overlap adds.
+* **every_frame** (with ``--detect-every K > 1``): the pipeline with
+  ``detect_every=1``. The pipeline and serial runs use ``detect_every=K``
+  (the full detector on every K-th frame, a local search around the tracked
+  boxes in between, :class:`ferlab.inference.keyframes.KeyframeDetector`);
+  the naive loop always detects every frame. The accuracy cost of K is the
+  comparison of the pipeline's rows with the every_frame run's: the faces of
+  each frame matched greedily by IoU >= 0.5, the share of every-frame faces
+  matched, the label agreement and the IoU of the matched boxes.
 * **naive**: ``cv2.VideoCapture.read`` → the same detector → the same crop
   box → PIL image → ``torchvision.transforms`` (``Resize``, ``ToTensor``,
   ``Normalize`` with the preprocessor's mean/std) → ``model(x, mode='tensor')``
@@ -87,6 +96,13 @@ def parse_args(argv=None):
         help="Haar: detect on a copy shrunk to this longer side; 0 (default, the detector's default): "
         'full resolution',
     )
+    parser.add_argument(
+        '--detect-every',
+        type=int,
+        default=1,
+        help='the pipeline runs the full detector on every K-th frame and follows the faces by a local '
+        'search in between (default 1: every frame); K > 1 adds an every-frame pipeline run as reference',
+    )
     parser.add_argument('--no-serial', action='store_true', help='skip the overlap=False pipeline run')
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='also write the results as JSON here')
@@ -100,8 +116,8 @@ def parse_args(argv=None):
     except ValueError:
         parser.error(f'--size must be WxH, e.g. 640x480; got {args.size!r}')
     args.size = (w, h)
-    if args.frames < 1 or args.repeats < 1 or args.batch_size < 1:
-        parser.error('--frames, --repeats and --batch-size must be >= 1')
+    if args.frames < 1 or args.repeats < 1 or args.batch_size < 1 or args.detect_every < 1:
+        parser.error('--frames, --repeats, --batch-size and --detect-every must be >= 1')
     return args
 
 
@@ -155,6 +171,19 @@ class _Timer:
             self.calls += 1
 
 
+class _TimedDetector:
+    """A face detector proxy timing its full-frame calls and its local searches (``detect_near``) apart."""
+
+    def __init__(self, detector):
+        self.inner, self.full, self.near = detector, _Timer(detector), None
+        if hasattr(detector, 'detect_near'):
+            self.near = _Timer(detector.detect_near)
+            self.detect_near = self.near
+
+    def __call__(self, image):
+        return self.full(image)
+
+
 class _TimedBackend:
     """A backend proxy timing its calls (keeps ``meta``)."""
 
@@ -166,11 +195,12 @@ class _TimedBackend:
 
 
 # ---------------------------------------------------------------- contenders
-def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True) -> dict:
+def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True, detect_every: int = 1) -> dict:
     """``tools/infer.py``'s call on the video, with the calling thread's time split."""
     inferencer.overlap = overlap
+    inferencer.detect_every = detect_every
     backend, detector, model = inferencer.backend, inferencer.detector, inferencer.backend.model
-    timed_backend, timed_det = _TimedBackend(backend), _Timer(detector)
+    timed_backend, timed_det = _TimedBackend(backend), _TimedDetector(detector)
     timed_fwd = _Timer(model.test_step)
     inferencer.backend, inferencer.detector, model.test_step = timed_backend, timed_det, timed_fwd
     try:
@@ -187,7 +217,10 @@ def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True) -> 
         frames=frames,
         faces=inferencer.summary['faces'],
         fps=frames / total,
-        detect_s=timed_det.seconds,
+        detect_s=timed_det.full.seconds + (timed_det.near.seconds if timed_det.near else 0.0),
+        detector_calls=timed_det.full.calls,
+        local_search_s=timed_det.near.seconds if timed_det.near else 0.0,
+        local_searches=timed_det.near.calls if timed_det.near else 0,
         backend_s=timed_backend.timer.seconds,
         forward_s=timed_fwd.seconds,
         own_s=total - timed_backend.timer.seconds,
@@ -291,6 +324,50 @@ def compare_predictions(pipeline_csv: str, naive_csv: str, classes) -> dict:
     )
 
 
+def compare_to_every_frame(sparse_csv: str, every_csv: str, classes) -> dict:
+    """Accuracy cost of ``detect_every``: the sparse run's faces against the every-frame run's, frame by frame.
+
+    In each frame the faces are matched greedily by IoU (pairs of IoU >= 0.5);
+    ``matched`` is the share of every-frame faces with a match, ``extra`` the
+    sparse run's faces without one, ``label_agreement`` the share of matched
+    pairs with the same label (``label_agreement_all``: of all every-frame
+    faces, an unmatched one counting as a disagreement), ``iou_*`` the IoU of
+    the matched boxes; ``local_rows`` the sparse rows from the local search.
+    """
+    from ferlab.inference.tracker import IoUTracker, box_iou_xywh
+    from ferlab.inference.writers import read_rows
+
+    def by_frame(path):
+        out = {}
+        for r in read_rows(path):
+            if int(r['face_found']) == 1:
+                out.setdefault(int(r['frame']), []).append(r)
+        return out
+
+    sparse, every = by_frame(sparse_csv), by_frame(every_csv)
+    ious, same, total, extra = [], [], 0, 0
+    box = lambda r: [float(r[k]) for k in 'xywh']  # noqa: E731
+    for frame in sorted(set(sparse) | set(every)):
+        a, b = every.get(frame, []), sparse.get(frame, [])
+        total += len(a)
+        pairs = IoUTracker(iou_thr=0.5)._assign(box_iou_xywh([box(r) for r in a], [box(r) for r in b]))
+        extra += len(b) - len(pairs)
+        for i, j in pairs:
+            ious.append(float(box_iou_xywh([box(a[i])], [box(b[j])])[0, 0]))
+            same.append(a[i]['label'] == b[j]['label'])
+    local = sum(int(r['detected']) == 0 for rows in sparse.values() for r in rows)
+    return dict(
+        every_frame_faces=total,
+        matched=len(ious) / total if total else float('nan'),
+        extra=extra,
+        label_agreement=float(np.mean(same)) if same else float('nan'),
+        label_agreement_all=float(np.sum(same) / total) if total else float('nan'),
+        iou_mean=float(np.mean(ious)) if ious else float('nan'),
+        iou_min=float(np.min(ious)) if ious else float('nan'),
+        local_rows=local,
+    )
+
+
 def _same_rows(a_csv: str, b_csv: str) -> bool:
     """Whether two prediction files hold the same rows (every field as written)."""
     with open(a_csv, encoding='utf-8') as a, open(b_csv, encoding='utf-8') as b:
@@ -343,9 +420,11 @@ def main(argv=None) -> dict:
         osp.join(work, 'warmup.mp4'), min(args.frames, 8), args.size, args.fps, seed=1
     )
     run_naive(model, inferencer.detector, classes, warm, osp.join(work, 'warm_naive.csv'), inferencer.margin)
-    run_pipeline(inferencer, warm, osp.join(work, 'warm_pipeline'))
+    run_pipeline(inferencer, warm, osp.join(work, 'warm_pipeline'), detect_every=args.detect_every)
 
     names = ('naive', 'pipeline') if args.no_serial else ('naive', 'pipeline', 'serial')
+    if args.detect_every > 1:
+        names = (*names, 'every_frame')
     results = {name: [] for name in names}
     for rep in range(args.repeats):
         order = names if rep % 2 == 0 else names[::-1]
@@ -362,12 +441,26 @@ def main(argv=None) -> dict:
                     )
                 )
             elif name == 'pipeline':
-                results['pipeline'].append(run_pipeline(inferencer, video, osp.join(work, 'pipeline')))
-            else:
-                results['serial'].append(
-                    run_pipeline(inferencer, video, osp.join(work, 'serial'), overlap=False)
+                results['pipeline'].append(
+                    run_pipeline(
+                        inferencer, video, osp.join(work, 'pipeline'), detect_every=args.detect_every
+                    )
                 )
-        inferencer.overlap = True
+            elif name == 'serial':
+                results['serial'].append(
+                    run_pipeline(
+                        inferencer,
+                        video,
+                        osp.join(work, 'serial'),
+                        overlap=False,
+                        detect_every=args.detect_every,
+                    )
+                )
+            else:
+                results['every_frame'].append(
+                    run_pipeline(inferencer, video, osp.join(work, 'every_frame'), detect_every=1)
+                )
+        inferencer.overlap, inferencer.detect_every = True, 1
 
     def med(name, key):
         return statistics.median(r[key] for r in results[name])
@@ -379,6 +472,7 @@ def main(argv=None) -> dict:
         input_size=list(inferencer.backend.meta['input_size']),
         video=dict(frames=args.frames, size=list(args.size), fps=args.fps),
         batch_size=args.batch_size,
+        detect_every=args.detect_every,
         detector=type(inferencer.detector).__name__,
         torch_threads=torch.get_num_threads(),
         torch=torch.__version__,
@@ -398,7 +492,16 @@ def main(argv=None) -> dict:
         pipeline_wait_share=med('pipeline', 'wait_share'),
         pipeline_split_s={
             k: med('pipeline', k)
-            for k in ('seconds', 'detect_s', 'backend_s', 'forward_s', 'own_s', 'wait_s')
+            for k in (
+                'seconds',
+                'detect_s',
+                'backend_s',
+                'forward_s',
+                'own_s',
+                'wait_s',
+                'detector_calls',
+                'local_search_s',
+            )
         },
         naive_split_s={
             k: med('naive', k) for k in ('seconds', 'decode_s', 'detect_s', 'crop_s', 'model_s', 'write_s')
@@ -433,6 +536,21 @@ def main(argv=None) -> dict:
             rows_equal=_same_rows(results['pipeline'][-1]['csv'], results['serial'][-1]['csv']),
         )
         summary['runs'] = results
+    if 'every_frame' in results:
+        gains = [p['fps'] / e['fps'] for p, e in zip(results['pipeline'], results['every_frame'])]
+        summary.update(
+            every_frame_fps=med('every_frame', 'fps'),
+            every_frame_speedup=statistics.median(
+                e['fps'] / n['fps'] for e, n in zip(results['every_frame'], results['naive'])
+            ),
+            every_frame_own_share=med('every_frame', 'own_share'),
+            detect_every_gain=statistics.median(gains),
+            detect_every_gains=gains,
+            detect_every_accuracy=compare_to_every_frame(
+                results['pipeline'][-1]['csv'], results['every_frame'][-1]['csv'], classes
+            ),
+        )
+        summary['runs'] = results
     ps, ns = summary['pipeline_split_s'], summary['naive_split_s']
     print(
         f'pipeline split: total {ps["seconds"]:.2f} s = backend {ps["backend_s"]:.2f} s (forward '
@@ -451,6 +569,17 @@ def main(argv=None) -> dict:
         f'naive split: total {ns["seconds"]:.2f} s = decode {ns["decode_s"]:.2f} + detect {ns["detect_s"]:.2f} '
         f'+ crop/transform {ns["crop_s"]:.2f} + model {ns["model_s"]:.2f} + write {ns["write_s"]:.2f} s'
     )
+    if 'every_frame' in results:
+        acc = summary['detect_every_accuracy']
+        print(
+            f'every-frame detection {summary["every_frame_fps"]:.2f} frames/s '
+            f'({summary["every_frame_speedup"]:.2f}x naive, model idle '
+            f'{100 * summary["every_frame_own_share"]:.1f} %); detect_every={args.detect_every} gain '
+            f'{summary["detect_every_gain"]:.2f}x; against every-frame detection: '
+            f'{100 * acc["matched"]:.1f} % of {acc["every_frame_faces"]} faces matched (IoU >= 0.5), '
+            f'labels agree on {100 * acc["label_agreement"]:.1f} % of them, IoU mean {acc["iou_mean"]:.3f} '
+            f'min {acc["iou_min"]:.3f}, {acc["extra"]} extra faces, {acc["local_rows"]} rows from the local search'
+        )
     print(f'faces: {summary["faces"]}; agreement: {summary["agreement"]}')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
