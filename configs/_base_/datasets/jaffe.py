@@ -1,8 +1,9 @@
 # JAFFE: 213 TIFFs of 10 subjects (see docs/datasets.md#jaffe). The one place the dataset path
 # lives: override with  --cfg-options data_root=/path/to/jaffedbase
 # No official protocol: subject-independent folds (default 10 = leave one subject out); choose
-# the held-out fold with  --cfg-options "train_dataloader.dataset.fold=3" "val_dataloader.dataset.fold=3"
-# (test_dataloader is val_dataloader). Labels in the RAF-DB order.
+# the held-out fold of all three loaders (test_dataloader is a copy of val_dataloader):
+#   --cfg-options train_dataloader.dataset.fold=3 val_dataloader.dataset.fold=3 test_dataloader.dataset.fold=3
+# Labels in the RAF-DB order.
 # ARBEx recipe (Sec. 4.3): resize 256 + random crop 224 + horizontal flip; test: resize 224.
 dataset_type = 'JAFFE'
 data_root = 'data/JAFFE'
