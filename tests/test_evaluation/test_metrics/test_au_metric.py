@@ -101,3 +101,95 @@ def test_with_fermetric_in_one_evaluator():
     assert (
         out['au_mean_f1'] == run(METRICS.build(dict(type='AUMetric')), samples(pred, gt, mask))['au_mean_f1']
     )
+
+
+@pytest.mark.e2e
+def test_tools_test_reports_fer_and_au_metrics(tmp_path, repo_root):
+    """tools/test.py with [FERMetric, AUMetric] on RAF-DB + OpenFace pseudo-AUs: both sets of figures,
+    equal to a per-sample recomputation (softmax argmax accuracy, sklearn F1 on the known AUs)."""
+    import json
+    import os.path as osp
+
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from mmengine.dataset import pseudo_collate
+
+    from ferlab.datasets.au_vocabulary import OPENFACE_C_AUS
+    from ferlab.registry import DATASETS, MODELS
+    from tests.test_datasets.fake_formats import make_rafdb, write_openface_csv
+    from tools.test import main as test_main
+
+    @MODELS.register_module(force=True)
+    class AUMetricTestTrunk(nn.Module):
+        def __init__(self, num_aus=18, dim=8):
+            super().__init__()
+            self.conv = nn.Conv2d(3, dim, 3, padding=1)
+            self.au = nn.Linear(dim, num_aus)
+
+        def forward(self, x):
+            feat = F.adaptive_avg_pool2d(torch.relu(self.conv(x)), 1).flatten(1)
+            return feat, self.au(feat)
+
+    torch.set_num_threads(1)
+    root = make_rafdb(tmp_path / 'raf', train=(1,), test=(1, 2, 3, 4, 5, 6, 7, 4, 4, 1))
+    for k in range(1, 11):  # image 10 has no CSV: masked, still scored for its expression
+        if k < 10:
+            write_openface_csv(tmp_path / 'of' / f'test_{k:04d}_aligned.csv',
+                               [dict(c={12: k % 2, 6: int(k > 4), 25: 1, 4: int(k % 3 == 0)})])  # fmt: skip
+    pipe = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(16, 16)), dict(type='PackFERInputs')]
+    cfg = tmp_path / 'joint_test.py'
+    cfg.write_text(
+        f'_base_ = [{osp.join(repo_root, "configs", "baseline", "resnet18_rafdb.py")!r}]\n'
+        "model = dict(_delete_=True, type='JointFERAUClassifier',\n"
+        "    data_preprocessor=dict(type='FERDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3),\n"
+        "    backbone=dict(type='AUMetricTestTrunk', num_aus=18, dim=8),\n"
+        "    head=dict(type='LinearClsHead', num_classes=7, in_channels=8))\n"
+        f"_inner = dict(type='RAFDB', data_root={root!r}, split='test', pipeline={pipe!r})\n"
+        'test_dataloader = dict(batch_size=3, num_workers=0, persistent_workers=False, dataset=dict(\n'
+        f"    _delete_=True, type='OpenFaceAUs', dataset=_inner, csv_root={str(tmp_path / 'of')!r}))\n"
+        "test_evaluator = [dict(type='FERMetric'), dict(type='AUMetric')]\n"
+    )
+    from mmengine.config import Config
+
+    config = Config.fromfile(str(cfg))
+    torch.manual_seed(3)
+    model = MODELS.build(config.model)
+    with torch.no_grad():  # AU25 always predicted, AU04/06/12 near 0.5 (input-dependent), others absent
+        model.backbone.au.weight.mul_(20.0)
+        bias = torch.full((18,), -4.0)
+        bias[[OPENFACE_C_AUS.index(a) for a in (4, 6, 12)]] = 0.0
+        bias[OPENFACE_C_AUS.index(25)] = 4.0
+        model.backbone.au.bias.copy_(bias)
+    ckpt = tmp_path / 'joint.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), str(ckpt))
+    metrics = test_main([str(cfg), str(ckpt), '--work-dir', str(tmp_path / 'test')])
+
+    # the oracle: every test sample through the model on its own
+    model.eval()
+    ds = DATASETS.build(config.test_dataloader.dataset)
+    probs, logits, gts, masks, labels = [], [], [], [], []
+    with torch.no_grad():
+        for i in range(len(ds)):
+            item = ds[i]
+            batch = model.data_preprocessor(pseudo_collate([item]), False)
+            expr, au = model(batch['inputs'], mode='tensor')
+            logits.append(expr[0].numpy())
+            probs.append(torch.sigmoid(au[0]).numpy())
+            gts.append(item['data_samples'].gt_aus.numpy())
+            masks.append(item['data_samples'].gt_au_mask.numpy())
+            labels.append(int(item['data_samples'].gt_label))
+    probs, gts, masks = np.stack(probs), np.stack(gts), np.stack(masks) > 0
+    assert masks[9].sum() == 0 and masks[:9].all()  # the image without a CSV is masked
+    ref = {}
+    for j, au in enumerate(OPENFACE_C_AUS):
+        m = masks[:, j]
+        ref[f'AU{au:02d}'] = 100 * f1_score(gts[m, j], probs[m, j] >= 0.5, zero_division=0)
+    positive = [f'AU{au:02d}' for j, au in enumerate(OPENFACE_C_AUS) if gts[masks[:, j], j].any()]
+    assert sorted(positive) == ['AU04', 'AU06', 'AU12', 'AU25']
+    assert metrics['accuracy'] == pytest.approx(100 * np.mean(np.argmax(logits, 1) == np.array(labels)))
+    for name, v in ref.items():
+        assert metrics[f'au_f1/{name}'] == pytest.approx(v, abs=1e-9)
+    assert metrics['au_mean_f1'] == pytest.approx(np.mean([ref[n] for n in positive]), abs=1e-9)
+    with open(tmp_path / 'test' / 'metrics.json') as f:
+        saved = json.load(f)
+    assert saved['au_mean_f1'] == pytest.approx(metrics['au_mean_f1']) and 'mean_class_accuracy' in saved
