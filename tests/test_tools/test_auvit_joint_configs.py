@@ -1,0 +1,65 @@
+"""configs/auvit CPU SynthFER variants: joint FER+AU, FER+FER and target-only train through tools/train.py."""
+
+import pytest
+from mmengine.config import Config
+
+CPU = {  # config: (sources, AU loss active)
+    'auvit_ir18-tiny-64px-cpu_synthfer': (None, False),
+    'auvit_ir18-tiny-64px-cpu_synthfer-au': (('expression',), ('au',)),
+    'auvit_ir18-tiny-64px-cpu_synthfer-fer': (('expression',), ('expression',)),
+}
+
+
+def test_joint_configs_mix_4_to_1_with_the_baseline_model():
+    base = Config.fromfile('configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer.py')
+    for name in ('auvit_ir18-tiny-64px-cpu_synthfer-au', 'auvit_ir18-tiny-64px-cpu_synthfer-fer'):
+        cfg = Config.fromfile(f'configs/auvit/{name}.py')
+        assert cfg.model == base.model and cfg.optim_wrapper == base.optim_wrapper
+        assert cfg.val_dataloader == base.val_dataloader and cfg.test_dataloader == base.test_dataloader
+        loader = cfg.train_dataloader
+        assert (
+            loader.batch_sampler == dict(type='RatioBatchSampler', ratios=(4, 1)) and loader.batch_size == 40
+        )
+        target, aux = loader.dataset.sources
+        assert (target.dataset.domain, aux.dataset.domain) == ('default', 'alt_convention')
+        assert target.dataset == dict(base.train_dataloader.dataset, pipeline=target.dataset.pipeline)
+        assert aux.labels == CPU[name][1]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize('name', list(CPU))
+def test_cpu_config_trains_through_train_py(tmp_path, name):
+    from tools.train import main
+
+    sources, au = CPU[name]
+    opts = [
+        'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=100',
+        'default_hooks.checkpoint.save_last=False',
+        'val_dataloader.batch_size=2',
+        'val_dataloader.dataset.num_samples=2',
+        'test_dataloader.dataset.num_samples=2',
+    ]
+    if sources is None:
+        opts += ['train_dataloader.batch_size=2', 'train_dataloader.dataset.num_samples=4']
+    else:  # 4 + 1 per batch, 8 target images: 2 iterations
+        opts += [
+            'train_dataloader.batch_size=5',
+            'train_dataloader.dataset.sources.0.dataset.num_samples=8',
+            'train_dataloader.dataset.sources.1.dataset.num_samples=3',
+        ]
+    runner = main([f'configs/auvit/{name}.py', '--work-dir', str(tmp_path / 'work'), '--cfg-options', *opts])
+    assert runner.iter == 2
+    assert type(runner.model).__name__ == 'JointFERAUClassifier'
+    assert type(runner.model.backbone).__name__ == 'IRViTAU'
+    hub = runner.message_hub
+    assert hub.get_scalar('train/loss_fer').current() > 0
+    loss_au = hub.get_scalar('train/loss_au').current()
+    assert (loss_au > 0) if au == ('au',) else (loss_au == 0)
+    if sources is not None:
+        assert runner.train_dataloader.batch_sampler.counts == (4, 1)
+        assert runner.train_dataloader.dataset.source_sizes[0] == 8
+        if au == ('expression',):  # FERPlus classes mapped by name: Contempt dropped
+            ds = runner.train_dataloader.dataset
+            assert (ds.get_gt_labels() >= 0).all() and ds.au_names is None
