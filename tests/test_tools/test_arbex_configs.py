@@ -153,3 +153,32 @@ def test_config_trains_through_train_py(tmp_path, stem):
     assert type(runner.train_dataloader.sampler).__name__ == 'DataRefinementSampler'
     head = runner.model.head
     assert type(head).__name__ == 'ReliabilityBalancingHead' and head.num_classes == classes
+
+
+@pytest.mark.e2e
+def test_cpu_config_test_py_equals_a_recomputation_from_the_checkpoint(tmp_path):
+    """tools/test.py (batches of 4) scores L_final; the Runner-free one-sample-at-a-time recomputation
+    from the saved checkpoint gives the same scores: the checkpoint is self-contained and eval is
+    batch-invariant end to end."""
+    import numpy as np
+
+    from tests.utils import read_prediction_dump, recompute_test_scores
+    from tools.test import main as test_main
+    from tools.train import main as train_main
+
+    config = 'configs/arbex/arbex_r18-48px-cpu_synthfer.py'
+    opts = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.num_samples=8', 'train_dataloader.batch_size=4',
+            'val_dataloader.dataset.num_samples=2', 'test_dataloader.dataset.num_samples=6',
+            'test_dataloader.batch_size=4', 'model.head.num_anchors=3']  # fmt: skip
+    work = str(tmp_path / 'w')
+    train_main([config, '--work-dir', work, '--cfg-options', *opts])
+    ckpt = osp.join(work, 'epoch_1.pth')
+    out = str(tmp_path / 'preds.pkl')
+    metrics = test_main(
+        [config, ckpt, '--work-dir', str(tmp_path / 't'), '--out', out, '--cfg-options', *opts]
+    )
+    ref = recompute_test_scores(config, ckpt, opts)
+    dump = read_prediction_dump(out)
+    np.testing.assert_allclose(dump['scores'], ref['scores'], atol=1e-5)
+    np.testing.assert_allclose(dump['scores'].sum(1), 1.0, atol=1e-5)
+    assert float(metrics['accuracy']) == pytest.approx(ref['accuracy'], abs=1e-6)
