@@ -26,12 +26,15 @@ _FORMATS = (
     ('rafdb_occlusion', re.compile(r'^(?P<key>[^\s/]+)\s+(?P<label>\d+)\s+(?P<tag>\d+)$')),
     # AffectNet_dir/occlusion_affectnet_list.txt: "val/0/bc9ad4...b79/" (folder = expression code)
     ('affectnet_occlusion', re.compile(r'^val/(?P<label>\d+)/(?P<key>[^\s/]+)/?$')),
-    # pose lists of all three: "0/test_0004_aligned.jpg", "0/fer0032226.jpg", "0/83dac9....jpg"
+    # AffectNet_dir/pose_45_affectnet_list.txt: "7/3c0282...203/8.jpg" (label, image-name folder, crop file)
+    ('affectnet_pose45', re.compile(r'^(?P<label>\d+)/(?P<key>[^\s/]+)/[^\s/]+\.\w+$')),
+    # the other pose lists: "0/test_0004_aligned.jpg", "0/fer0032226.jpg", "0/83dac9....jpg"
     ('pose', re.compile(r'^(?P<label>\d+)/(?P<key>[^\s/]+)$')),
 )
 EXPECTED = (
     '"<name> <label> <type>" (RAF-DB occlusion), "<label>_<name>.png <n> <type>" (FERPlus occlusion), '
-    '"val/<label>/<name>/" (AffectNet occlusion) or "<label>/<name>.jpg" (pose lists)'
+    '"val/<label>/<name>/" (AffectNet occlusion), "<label>/<name>/<crop>.jpg" (AffectNet pose-45) or '
+    '"<label>/<name>.jpg" (pose lists)'
 )
 
 
@@ -90,6 +93,7 @@ class ConditionSubset:
     ``1_fer0034656.png 8 0``         FERPlus occlusion: label prefix, name, two ints
     ``val/0/bc9ad4…9/``              AffectNet occlusion: code folder, name
     ``0/fer0032226.jpg``             pose lists: label folder, name
+    ``7/3c0282…203/8.jpg``           AffectNet pose-45: label, name folder, crop file
     ================================ =========================================
 
     Images are matched by file stem (``_aligned`` and the extension dropped, as

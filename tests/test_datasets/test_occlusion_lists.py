@@ -74,6 +74,22 @@ def test_affectnet_occlusion_list_seven_classes(tmp_path):
     assert ds.get_gt_labels().tolist() == [0, 6] and ds.num_outside == 1  # the Contempt line
     ds8 = subset(dict(inner7, num_classes=8), lst)
     assert ds8.get_gt_labels().tolist() == [0, 7, 6]
+    pose45 = write_condition_list(
+        tmp_path / 'pose_45_affectnet_list.txt', [f'6/{h[2]}/8.jpg', f'0/{h[0]}/8.jpg']
+    )
+    assert subset(dict(inner7, num_classes=8), pose45).get_gt_labels().tolist() == [0, 6]
+
+
+def test_docs_sections(repo_root):
+    import os.path as osp
+
+    from ferlab.registry import DATASETS
+
+    text = open(osp.join(repo_root, 'docs', 'datasets.md'), encoding='utf-8').read()
+    anchors = [DATASETS.get('EmotioNet').DOCS_ANCHOR, DATASETS.get('AffWild2AU').DOCS_ANCHOR]
+    anchors += ['au-labels', 'openface-pseudo-aus', 'occlusion-and-pose-subsets']  # named in error messages
+    for anchor in anchors:
+        assert f'<a id="{anchor}"></a>' in text, anchor
 
 
 def test_strict_errors_and_lenient_counts(tmp_path):
