@@ -1,5 +1,6 @@
 """Occlusion/pose test subsets (Challenge-condition-FER-dataset formats) as filters of RAF-DB, FERPlus, AffectNet."""
 
+import numpy as np
 import pytest
 
 from ferlab.datasets import DatasetFormatError
@@ -118,3 +119,49 @@ def test_strict_errors_and_lenient_counts(tmp_path):
     none = write_condition_list(tmp_path / 'd.txt', ['0/test_0099_aligned.jpg'])
     with pytest.raises(ValueError, match='no sample of the split is listed'):
         subset(inner, none, strict=False)
+
+
+@pytest.mark.e2e
+def test_occlusion_subset_through_tools_test(tmp_path, repo_root):
+    """A shipped config's test split filtered by an occlusion list: tools/test.py scores only the listed
+    images, equal to a per-sample recomputation."""
+    import os.path as osp
+
+    import torch
+    from mmengine.config import Config
+
+    from tests.utils import make_fake_rafdb, recompute_test_scores
+    from tools.test import main as test_main
+
+    torch.set_num_threads(1)
+    root = make_fake_rafdb(tmp_path / 'raf', n_train=7, n_test=7, size=16)  # test labels 1..7 -> 0-based
+    labels = {}
+    with open(osp.join(root, 'basic/EmoLabel/list_patition_label.txt')) as f:
+        for line in f:
+            name, lab = line.split()
+            labels[name[: -len('.jpg')]] = int(lab) - 1
+    listed = ['test_0002', 'test_0005', 'test_0006']
+    occ = write_condition_list(tmp_path / 'rafdb_occlusion_list.txt',
+                               [f'{s}_aligned {labels[s]} 1' for s in listed], crlf=True)  # fmt: skip
+    base = osp.join(repo_root, 'configs', 'baseline', 'resnet18_rafdb.py')
+    cfg = tmp_path / 'r18_rafdb_occlusion.py'
+    cfg.write_text(
+        f'_base_ = [{base!r}]\n'
+        f'data_root = {root!r}\n'
+        "_pipe = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(16, 16)), dict(type='PackFERInputs')]\n"
+        'test_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(\n'
+        f"    _delete_=True, type='ConditionSubset', list_file={occ!r},\n"
+        "    dataset=dict(type='RAFDB', data_root=data_root, split='test', pipeline=_pipe)))\n"
+    )
+    torch.manual_seed(0)
+    from ferlab.registry import MODELS
+
+    model = MODELS.build(Config.fromfile(str(cfg)).model)
+    ckpt = tmp_path / 'r18.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), str(ckpt))
+    metrics = test_main([str(cfg), str(ckpt), '--work-dir', str(tmp_path / 'test')])
+    ref = recompute_test_scores(cfg, ckpt)
+    assert ref['gt'].tolist() == [labels[s] for s in listed]
+    assert [osp.basename(p) for p in ref['img_paths']] == [f'{s}_aligned.jpg' for s in listed]
+    assert float(metrics['accuracy']) == pytest.approx(ref['accuracy'], abs=1e-6)
+    assert int(np.asarray(metrics['confusion_matrix']).sum()) == 3
