@@ -3,6 +3,7 @@
     python tools/infer.py CONFIG CHECKPOINT INPUT... [--out-dir DIR] [--detector haar|yunet|whole]
     python tools/infer.py model.onnx INPUT... --backend onnxruntime       # no config needed
     python tools/infer.py CONFIG CHECKPOINT --camera 0 --smooth 9        # until q / Ctrl-C
+    python tools/infer.py CONFIG CHECKPOINT clip.mp4 --detect-every 5 --detect-max-side 640
 
 Writes ``DIR/predictions.csv`` (or ``.json`` with ``--format json``): one row
 per face per frame (columns in :mod:`ferlab.inference.writers`), a
@@ -56,6 +57,24 @@ def parse_args(argv=None):
         '--yunet-model', default=None, help='YuNet ONNX file (face_detection_yunet_2023mar.onnx)'
     )
     parser.add_argument(
+        '--detect-max-side',
+        type=int,
+        default=None,
+        help='haar: run the face cascade on a copy of each frame shrunk to this longer side (pixels)',
+    )
+    parser.add_argument(
+        '--detect-every',
+        type=int,
+        default=1,
+        help='videos: full face detection on every K-th kept frame (and when a face is lost), a local '
+        'search around the tracked boxes in between (default 1: every frame)',
+    )
+    parser.add_argument(
+        '--no-overlap',
+        action='store_true',
+        help='decode, detect and crop in the calling thread instead of a worker thread (same rows)',
+    )
+    parser.add_argument(
         '--margin', type=float, default=0.2, help='context around each face box (default 0.2)'
     )
     parser.add_argument('--format', choices=('csv', 'json'), default='csv', help='predictions file format')
@@ -100,6 +119,7 @@ def parse_args(argv=None):
     for name, value, low in (
         ('--batch-size', args.batch_size, 1),
         ('--every-n-frames', args.every_n_frames, 1),
+        ('--detect-every', args.detect_every, 1),
     ):
         if value < low:
             raise CliUsageError(f'{name} must be >= {low}, got {value}')
@@ -107,6 +127,13 @@ def parse_args(argv=None):
         raise CliUsageError(f'--max-faces must be >= 1, got {args.max_faces}')
     if args.smooth < 0:
         raise CliUsageError(f'--smooth must be >= 0, got {args.smooth}')
+    if args.detect_max_side is not None:
+        if args.detector != 'haar':
+            raise CliUsageError(f'--detect-max-side applies to --detector haar, not {args.detector}')
+        if args.detect_max_side < 24:
+            raise CliUsageError(
+                f'--detect-max-side must be >= 24 (the cascade window), got {args.detect_max_side}'
+            )
     if args.detector == 'yunet' and not args.yunet_model:
         raise CliUsageError('--detector yunet needs --yunet-model PATH (face_detection_yunet_2023mar.onnx)')
     return args
@@ -148,17 +175,22 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from ferlab.apis import FERInferencer
 
+    detector = args.detector
+    if args.detect_max_side is not None:
+        detector = dict(type='HaarFaceDetector', max_side=args.detect_max_side)
     inferencer = FERInferencer(
         args.model,
         args.checkpoint,
         device=args.device,
-        detector=args.detector,
+        detector=detector,
         yunet_model=args.yunet_model,
         margin=args.margin,
         batch_size=args.batch_size,
         max_faces=args.max_faces,
         amp=args.amp,
         backend=args.backend,
+        overlap=not args.no_overlap,
+        detect_every=args.detect_every,
     )
     progress = None if args.no_progress else _Progress(args.inputs, args.every_n_frames)
     callbacks = [progress] if progress is not None and progress.bar is not None else []

@@ -106,6 +106,12 @@ def test_cli_strict_stops_with_one_line(tiny, photos, tmp_path, capsys):
         (['CFG', 'CKPT', 'x.jpg', '--backend', 'onnxruntime'], '--backend onnxruntime takes an .onnx file'),
         (['CFG', 'CKPT', 'x.jpg', '--batch-size', '0'], '--batch-size must be >= 1, got 0'),
         (['CFG', 'gone.pth', 'x.jpg'], 'checkpoint file gone.pth does not exist'),
+        (['CFG', 'CKPT', 'x.jpg', '--detect-every', '0'], '--detect-every must be >= 1, got 0'),
+        (['CFG', 'CKPT', 'x.jpg', '--detect-max-side', '10'], '--detect-max-side must be >= 24'),
+        (
+            ['CFG', 'CKPT', 'x.jpg', '--detect-max-side', '256', '--detector', 'whole'],
+            '--detect-max-side applies to --detector haar',
+        ),
     ],
 )
 def test_cli_usage_errors_are_one_line(tiny, tmp_path, capsys, args, message):
@@ -113,6 +119,53 @@ def test_cli_usage_errors_are_one_line(tiny, tmp_path, capsys, args, message):
     code = _exit_code([*args, '--out-dir', str(tmp_path / 'o')])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_cli_detect_max_side_reaches_the_detector(tiny, photos, tmp_path):
+    from ferlab.inference.detectors import HaarFaceDetector
+
+    photo = str(photos / 'astronaut.jpg')
+    _cli([*tiny, photo, '--out-dir', str(tmp_path / 's'), '--detect-max-side', '256', '--no-progress'])
+    rows = read_rows(str(tmp_path / 's' / 'predictions.csv'))
+    image = cv2.imread(photo)
+    # oracle: the detector with max_side=256 called directly; at full resolution the box differs
+    shrunk = [f.box for f in HaarFaceDetector(max_side=256)(image)]
+    full = [f.box for f in HaarFaceDetector()(image)]
+    assert [tuple(int(r[k]) for k in 'xywh') for r in rows] == shrunk and shrunk != full and len(full) == 1
+
+
+def test_cli_no_overlap_runs_everything_in_the_calling_thread(tiny, photos, tmp_path, monkeypatch):
+    import ferlab.apis.inferencer as inferencer_module
+
+    _cli([*tiny, str(photos), '--out-dir', str(tmp_path / 'on'), '--no-progress'])
+
+    def no_worker(*args, **kwargs):
+        raise AssertionError('the worker thread was started')
+
+    monkeypatch.setattr(inferencer_module, '_in_background', no_worker)
+    _cli([*tiny, str(photos), '--out-dir', str(tmp_path / 'off'), '--no-overlap', '--no-progress'])
+    with pytest.raises(AssertionError, match='worker thread was started'):
+        _cli([*tiny, str(photos), '--out-dir', str(tmp_path / 'again'), '--no-progress'])
+    with (
+        open(tmp_path / 'on' / 'predictions.csv', 'rb') as f,
+        open(tmp_path / 'off' / 'predictions.csv', 'rb') as g,
+    ):
+        assert f.read() == g.read()
+
+
+def test_cli_detect_every_matches_the_api(tiny, tmp_path):
+    from tests.test_inference.video_utils import astronaut_frame, write_video
+
+    video = write_video(tmp_path / 'clip.avi', 9, frame_fn=lambda i: astronaut_frame(7 + i))
+    _cli(
+        [*tiny, video, '--out-dir', str(tmp_path / 'o'), '--detect-every', '3', '--no-progress', '--no-plots']
+    )
+    inf = FERInferencer(*tiny, detect_every=3)
+    write_rows(str(tmp_path / 'api.csv'), inf(video), inf.fields)
+    with open(tmp_path / 'o' / 'predictions.csv', 'rb') as f, open(tmp_path / 'api.csv', 'rb') as g:
+        assert f.read() == g.read()
+    rows = read_rows(str(tmp_path / 'o' / 'predictions.csv'))
+    assert len(rows) == 9 and rows[0]['detected'] == '1' and '0' in {r['detected'] for r in rows}
 
 
 @pytest.mark.slow
