@@ -277,3 +277,39 @@ def test_bad_inputs_are_one_clear_error():
         head((torch.randn(2, 16, 3, 3),))
     with pytest.raises(ValueError, match=r'labels must lie in 0\.\.3'):
         head.loss((torch.randn(2, 16),), samples([0, 4]))
+
+
+def test_public_loss_forms_through_the_head_config():
+    """center_loss normalize='public': unsquared closest distance / sqrt(D), weighted by the detached C(l)."""
+    torch.manual_seed(0)
+    head = build(center_loss=dict(type='AnchorCenterLoss', normalize='public'),
+                 anchor_loss=dict(type='AnchorLoss', normalize='public')).eval()  # fmt: skip
+    e = torch.randn(4, 16)
+    labels = [0, 1, 2, 3]
+    losses = head.loss((e,), samples(labels))
+    with torch.no_grad():
+        out = head.distributions((e,))
+        a = head.anchors
+    expected = 0.0
+    for i, y in enumerate(labels):
+        d = min(math.sqrt(((e[i] - a[y, k]) ** 2).sum().item()) for k in range(a.size(1)))
+        expected += out['confidences'][i, 0].item() * d / math.sqrt(16)
+    assert losses['loss_center'].item() == pytest.approx(expected / 4, rel=1e-5)
+    flat = a.reshape(4, -1)
+    pub = -sum(((flat[i] - flat[j]) ** 2).sum().item() for i in range(4) for j in range(4)) / 4 / 9
+    assert losses['loss_anchor'].item() == pytest.approx(pub, rel=1e-5)
+    # the confidence weight is detached: the center term sends no gradient into the primary MLP
+    head.zero_grad()
+    head.loss((e,), samples(labels))['loss_center'].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in head.primary.parameters())
+
+
+def test_label_smoothing_through_the_head_config():
+    torch.manual_seed(0)
+    head = build(loss=dict(type='DistributionNLLLoss', label_smoothing=0.11)).eval()
+    e = torch.randn(4, 16)
+    with torch.no_grad():
+        final = head.distributions((e,))['final']
+    labels = torch.tensor([0, 1, 2, 3])
+    expected = torch.nn.functional.cross_entropy(final.log(), labels, label_smoothing=0.11).item()
+    assert head.loss((e,), samples(labels.tolist()))['loss_cls'].item() == pytest.approx(expected, rel=1e-5)
