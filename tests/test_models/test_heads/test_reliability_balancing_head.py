@@ -313,3 +313,25 @@ def test_label_smoothing_through_the_head_config():
     labels = torch.tensor([0, 1, 2, 3])
     expected = torch.nn.functional.cross_entropy(final.log(), labels, label_smoothing=0.11).item()
     assert head.loss((e,), samples(labels.tolist()))['loss_cls'].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_attentive_correction_is_eq_15_17_within_the_sample():
+    """t_a recomputed by hand: per-head scaled dot-product attention over the sample's own tokens."""
+    torch.manual_seed(0)
+    head = build(in_channels=8, attn_tokens=2, attn_heads=2).eval()  # 2 tokens of 4, 2 heads of 2
+    att = head.attention
+    e = torch.randn(3, 8)
+    with torch.no_grad():
+        t_a = att(e)
+        w, b = att.attn.in_proj_weight, att.attn.in_proj_bias
+        for i in range(3):
+            x = e[i].reshape(2, 4) + att.pos_embed[0]  # (tokens, channels)
+            q, k, v = (x @ w[j * 4 : (j + 1) * 4].T + b[j * 4 : (j + 1) * 4] for j in range(3))
+            heads = []
+            for h in range(2):  # Eq. 15: one attention pooling per head
+                sl = slice(2 * h, 2 * h + 2)
+                scores = torch.softmax(q[:, sl] @ k[:, sl].T / math.sqrt(2), dim=-1)
+                heads.append(scores @ v[:, sl])
+            mixed = torch.cat(heads, 1) @ att.attn.out_proj.weight.T + att.attn.out_proj.bias  # Eq. 16
+            expected = torch.softmax(att.out(mixed.reshape(-1)), 0)  # W_out, Eq. 17
+            torch.testing.assert_close(t_a[i], expected, atol=1e-6, rtol=0)
