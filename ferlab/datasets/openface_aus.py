@@ -96,13 +96,18 @@ class OpenFaceCSV:
         self.values = np.array(values, dtype=np.float32).reshape(len(frames), len(aus))
         self.confidence = np.array(conf, dtype=np.float32)
         self.success = np.array(success, dtype=bool)
+        self._by_frame: dict[int, int] | None = None
 
     def best_row(self, frame: int | None = None) -> int | None:
         """Index of the most confident row (of ``frame`` if given; several faces), or ``None``."""
-        rows = np.arange(len(self.frames)) if frame is None else np.flatnonzero(self.frames == frame)
-        if not len(rows):
-            return None
-        return int(rows[np.argmax(self.confidence[rows])])
+        if frame is None:
+            return int(np.argmax(self.confidence)) if len(self.frames) else None
+        if self._by_frame is None:  # one pass: frame -> its most confident row (first on ties)
+            order = np.lexsort((np.arange(len(self.frames)), -self.confidence, self.frames))
+            first = np.ones(len(order), bool)
+            first[1:] = self.frames[order][1:] != self.frames[order][:-1]
+            self._by_frame = {int(self.frames[i]): int(i) for i in order[first]}
+        return self._by_frame.get(int(frame))
 
 
 def _is_number(text: str) -> bool:

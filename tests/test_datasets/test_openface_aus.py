@@ -130,7 +130,12 @@ def test_per_video_frames(tmp_path):
     write_affwild2_au(tmp_path, {'vid1': [[0] * 12] * 4})  # writes cropped_aligned/vid1/0000k.jpg
     write_text(osp.join(str(tmp_path), 'EXPR_Set/Train_Set/vid1.txt'), [AFFWILD2_HEADER, '4', '1', '-1', '2'])
     csvs = osp.join(str(tmp_path), 'openface')
-    rows = [dict(frame=1, r={12: 2.5}), dict(frame=2, r={4: 1.0}, success=0), dict(frame=3, r={1: 4.0})]
+    rows = [
+        dict(frame=1, r={12: 2.5}),
+        dict(frame=2, r={4: 1.0}, success=0),
+        dict(frame=3, r={1: 4.0}),
+        dict(frame=1, confidence=0.3, r={12: 0.5}),
+    ]  # a second, less confident face in frame 1
     write_openface_csv(osp.join(csvs, 'vid1.csv'), rows, video=True)  # frame 4 has no row
     inner = dict(type='AffWild2', data_root=str(tmp_path), split='train', pipeline=PIPE)
     ds = DATASETS.build(dict(type='OpenFaceAUs', dataset=inner, csv_root=csvs, per='video', kind='r'))
