@@ -31,7 +31,9 @@ class MultiSourceDataset:
     * ``gt_label`` ``(1,)``: the expression label in :attr:`classes` order (a
       source's classes are mapped by name, 'Happy' ≡ 'Happiness'), or **-1**
       where the source gives no expression label or its class has no
-      counterpart;
+      counterpart; a vote distribution ``gt_score`` of an expression source is
+      served in :attr:`classes` order too (mass summed by class name,
+      renormalised) and removed for AU-only sources;
     * ``gt_aus`` / ``gt_au_mask`` ``(A,)`` float32 in :attr:`au_names` order
       (:func:`~ferlab.datasets.au_vocabulary.map_aus`): AUs the source does not
       annotate, and every AU of a source used for expressions only, have mask 0;
@@ -125,7 +127,7 @@ class MultiSourceDataset:
                     break
         logger = MMLogger.get_current_instance()
         self._labels, self._aus, self._masks, self._keep, self.num_dropped = [], [], [], [], []
-        self.num_unmapped = []
+        self.num_unmapped, self._class_maps = [], []
         for s, (spec, ds) in enumerate(zip(self._specs, self.datasets)):
             labels, aus, masks, unmapped = self._load_source(s, spec, ds)
             usable = labels >= 0
@@ -173,6 +175,8 @@ class MultiSourceDataset:
         n = len(ds)
         labels = np.full(n, -1, dtype=np.int64)
         unmapped = 0
+        if 'expression' not in spec['labels']:
+            self._class_maps.append(None)
         infos = None
         if 'expression' in spec['labels']:
             if not getattr(ds, 'HAS_EXPRESSION', True):
@@ -182,6 +186,7 @@ class MultiSourceDataset:
                 )
             src_classes = tuple(ds.metainfo.get('classes', ()))
             mapping = name_label_map(src_classes, self._classes) if src_classes != self._classes else None
+            self._class_maps.append(mapping)
             native = (
                 np.asarray(ds.get_gt_labels(), dtype=np.int64)
                 if hasattr(ds, 'get_gt_labels')
@@ -271,7 +276,26 @@ class MultiSourceDataset:
         s, j = self.locate(idx)
         info = dict(self.datasets[s].get_data_info(int(self._keep[s][j])))
         info.update(self._unified(s, j, int(idx) % len(self)))
+        score = self._served_score(s, info.pop('gt_score', None))
+        if score is not None:
+            info['gt_score'] = score
         return info
+
+    def _served_score(self, s: int, score) -> np.ndarray | None:
+        """A source's vote distribution ``(C_s,)`` in :attr:`classes` order (mass summed by class name,
+        renormalised), or ``None`` when the source is not used for expressions."""
+        if score is None or 'expression' not in self._specs[s]['labels']:
+            return None
+        score = np.asarray(score, dtype=np.float32).reshape(-1)
+        mapping = self._class_maps[s]
+        if mapping is None:
+            return score
+        out = np.zeros(len(self._classes), dtype=np.float32)
+        for src, dst in mapping.items():
+            if dst >= 0 and src < len(score):
+                out[dst] += score[src]
+        total = out.sum()
+        return out / total if total > 0 else out
 
     def _unified(self, s: int, j: int, idx: int) -> dict:
         out = dict(gt_label=int(self._labels[s][j]), source=s, sample_idx=idx)
@@ -295,6 +319,11 @@ class MultiSourceDataset:
         sample = packed['data_samples']
         unified = self._unified(s, j, int(idx) % len(self))
         sample.set_gt_label(unified['gt_label'])
+        if 'gt_score' in sample:
+            score = self._served_score(s, sample.gt_score.numpy())
+            delattr(sample, 'gt_score')
+            if score is not None:
+                sample.set_gt_score(torch.from_numpy(score))
         for old in ('au_label', 'au_mask', 'gt_aus', 'gt_au_mask'):
             if old in sample:
                 delattr(sample, old)

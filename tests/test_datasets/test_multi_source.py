@@ -153,3 +153,21 @@ def test_ratio_batches_through_a_dataloader():
         assert (labels[:6] >= 0).all() and (labels[6:] == -1).all()
         masks = torch.stack([s.gt_au_mask for s in b['data_samples']])
         assert masks[:6].sum() == 0 and (masks[6:].sum(1) == 16).all()
+
+
+def test_soft_labels_follow_the_class_map():
+    """A source's vote distribution is served in the model's class order (by name), not its own."""
+    soft = dict(synth(30, label_set='ferplus', seed=2), soft_labels=True)
+    ds = DATASETS.build(dict(type='MultiSourceDataset',
+                             sources=[dict(dataset=synth(4)), dict(dataset=soft, labels='expression')]))  # fmt: skip
+    rafdb = ('Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness', 'Anger', 'Neutral')
+    ferplus = ('Neutral', 'Happiness', 'Surprise', 'Sadness', 'Anger', 'Disgust', 'Fear', 'Contempt')
+    aux = DATASETS.build(soft)
+    kept = [i for i in range(30) if ferplus[aux.get_data_info(i)['gt_label']] != 'Contempt']
+    for j, i in enumerate(kept):
+        votes = aux.get_data_info(i)['gt_score']
+        expect = np.array([votes[ferplus.index(c)] for c in rafdb])
+        expect = expect / expect.sum()
+        got = ds[4 + j]['data_samples'].gt_score.numpy()
+        assert got.shape == (7,) and np.allclose(got, expect, atol=1e-6)
+        assert ds.get_data_info(4 + j)['gt_score'].shape == (7,)
