@@ -161,3 +161,26 @@ def test_au_split_read_from_the_public_module_names(n):
     assert num_regions(keys) == n
     with pytest.raises(KeyError, match='match no public split'):
         num_regions({'vit.norm_AU11.weight': None})
+
+
+@pytest.mark.slow  # five public PoolingTransformers (each with its 51 M-parameter unused Linear), ~15 s
+@pytest.mark.parametrize('n', [1, 2, 3, 5, 7])
+def test_every_public_au_split_equals_the_au_branch_preset(n):
+    """The converted AU heads of each public split give the public AU logits (order included)."""
+    from tests.test_tools.auvit_public import PoolingTransformer
+    from tools.model_converters.auvit_to_ferlab import convert_key
+
+    public = randomise(PoolingTransformer(7, n), seed=n).eval()
+    ours = MODELS.build(dict(type='AUBranch', in_channels=512, regions=str(n))).eval()
+    prefix = 'backbone.au_branch.'
+    state = {}
+    for k, v in public.state_dict().items():
+        k = f'vit.{k}'
+        if 'AU' in k:
+            new = convert_key(k, n, {0: 0, 1: 4})
+            assert new.startswith(prefix)
+            state[new[len(prefix) :]] = v
+    ours.load_state_dict(state, strict=True)
+    x = torch.randn(4, 512, 14, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), public.au_branch(x), rtol=0, atol=1e-5)
