@@ -14,6 +14,8 @@ from tests.test_datasets.fake_formats import write_image, write_text
 SYNTH_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26)  # SynthFER au_label order
 RAFAU_21 = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 18, 20, 22, 23, 24, 25, 26, 27)
 PIPE = [dict(type='LoadImageFromFile'), dict(type='PackFERInputs')]
+FLIP = [dict(type='LoadImageFromFile'), dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='PackFERInputs')]  # fmt: skip
 
 
 def synth(n, domain='default', label_set='rafdb', seed=0):
@@ -171,3 +173,24 @@ def test_soft_labels_follow_the_class_map():
         got = ds[4 + j]['data_samples'].gt_score.numpy()
         assert got.shape == (7,) and np.allclose(got, expect, atol=1e-6)
         assert ds.get_data_info(4 + j)['gt_score'].shape == (7,)
+
+
+@pytest.mark.slow
+def test_same_batches_for_any_num_workers():
+    ds = DATASETS.build(dict(
+        type='MultiSourceDataset', au_names='rafau',
+        sources=[dict(dataset=dict(synth(12), pipeline=FLIP)), dict(dataset=dict(synth(4, domain='alt_convention'), pipeline=FLIP), au_names=SYNTH_AUS,
+                                              au_threshold=0.3)],
+    ))  # fmt: skip
+    ds.set_aug_seed(0, 0)
+    runs = []
+    for workers in (0, 2):
+        bs = DATA_SAMPLERS.build(dict(type='RatioBatchSampler', ratios=(3, 1), seed=0),
+                                 default_args=dict(dataset=ds, batch_size=4))  # fmt: skip
+        loader = DataLoader(ds, batch_sampler=bs, collate_fn=pseudo_collate, num_workers=workers)
+        runs.append(
+            [(torch.stack(b['inputs']), torch.stack([s.gt_aus for s in b['data_samples']])) for b in loader]
+        )
+    assert len(runs[0]) == len(runs[1]) == 4
+    for (x0, a0), (x1, a1) in zip(*runs):
+        assert torch.equal(x0, x1) and torch.equal(a0, a1)

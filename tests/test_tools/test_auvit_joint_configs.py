@@ -1,6 +1,7 @@
 """configs/auvit CPU SynthFER variants: joint FER+AU, FER+FER and target-only train through tools/train.py."""
 
 import pytest
+import torch
 from mmengine.config import Config
 
 CPU = {  # config: (sources, AU loss active)
@@ -63,3 +64,52 @@ def test_cpu_config_trains_through_train_py(tmp_path, name):
         if au == ('expression',):  # FERPlus classes mapped by name: Contempt dropped
             ds = runner.train_dataloader.dataset
             assert (ds.get_gt_labels() >= 0).all() and ds.au_names is None
+
+
+def _write_rafau(root):
+    from tests.test_datasets.fake_formats import write_image, write_text
+
+    write_text(f'{root}/RAFAU_label.txt', ['0001.jpg 1+2+L12', '0002.jpg null', '0003.jpg 4+R25+27'])
+    for k in range(1, 4):
+        write_image(f'{root}/aligned/{k:04d}_aligned.jpg', size=24, seed=k)
+    return root
+
+
+@pytest.mark.parametrize(
+    'name, ratios',
+    [('joint_rafdb-rafau', (4, 1)), ('joint_ferplus-rafau', (4, 1)), ('joint_affectnet7-rafau', (3, 1))],
+)
+def test_real_joint_dataset_configs_serve_ratio_batches(tmp_path, name, ratios):
+    from mmengine.runner import Runner
+
+    from ferlab.utils import register_all_modules
+    from tests.test_datasets.fake_formats import make_rafdb, write_affectnet_csv, write_ferplus_csv
+
+    register_all_modules()
+    cfg = Config.fromfile(f'configs/_base_/datasets/{name}.py')
+    rafau = _write_rafau(str(tmp_path / 'rafau'))
+    target = cfg.train_dataloader.dataset.sources[0].dataset
+    n = 2 * ratios[0]
+    if target.type == 'RAFDB':
+        target.data_root = make_rafdb(str(tmp_path / 'rafdb'), train=(1, 2, 3, 4, 5, 6, 7, 1), test=(1,))
+    elif target.type == 'FERPlus':
+        happy = [0, 9, 1, 0, 0, 0, 0, 0, 0, 0]
+        write_ferplus_csv(str(tmp_path / 'fp'), [('Training', f'f{i}.png', happy) for i in range(n)])
+        target.data_root = str(tmp_path / 'fp')
+    else:
+        write_affectnet_csv(str(tmp_path / 'an'), 'training.csv', [(f'1/{i}.jpg', i % 7) for i in range(n)])
+        target.data_root = str(tmp_path / 'an')
+    cfg.train_dataloader.dataset.sources[1].dataset.data_root = rafau
+    loader_cfg = dict(cfg.train_dataloader, batch_size=sum(ratios), num_workers=0)
+    loader_cfg.pop('persistent_workers', None)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    batches = list(loader)
+    assert len(batches) == n // ratios[0] == 2
+    for b in batches:
+        samples = b['data_samples']
+        assert [s.source for s in samples] == [0] * ratios[0] + [1] * ratios[1]
+        assert all(s.gt_label.item() >= 0 for s in samples[: ratios[0]])
+        assert all(s.gt_label.item() == -1 for s in samples[ratios[0] :])
+        assert all(s.gt_au_mask.sum() == 0 for s in samples[: ratios[0]])
+        assert all(torch.equal(s.gt_au_mask, torch.ones(21)) for s in samples[ratios[0] :])
+        assert tuple(b['inputs'][0].shape) == (3, 112, 112)
