@@ -208,3 +208,50 @@ def test_synthfer_openface_export_round_trip_and_training(tmp_path, repo_root):
     assert all(s.gt_aus.shape == (17,) and s.gt_au_mask.sum() == 17 for s in batch['data_samples'])
     ckpt = safe_torch_load(str(tmp_path / 'work' / 'epoch_1.pth'))
     assert tuple(ckpt['meta']['dataset_meta']['au_names']) == ds.metainfo['au_names']  # saved with the model
+
+
+@pytest.mark.e2e
+def test_synthfer_video_openface_export_round_trip(tmp_path):
+    """make_synthfer --formats affwild2 --openface: per-video CSVs give every annotated frame its rendered AUs;
+    AffWild2AU reads the AU_Set files of the same export as the 0.3-thresholded intensities."""
+    from ferlab.datasets.au_vocabulary import AFFWILD2_AUS
+    from ferlab.datasets.synthfer.expressions import AU_INDEX
+    from ferlab.datasets.synthfer.generator import SynthFERGenerator
+    from tools.dataset_converters.make_synthfer import main as export
+
+    out = tmp_path / 'synth'
+    export(
+        [
+            str(out),
+            '--formats',
+            'affwild2',
+            '--videos',
+            '2',
+            '1',
+            '--frames',
+            '10',
+            '--openface',
+            '--seed',
+            '2',
+        ]
+    )
+    root = str(out / 'affwild2')
+    gen = SynthFERGenerator('affwild2', 'default', 112, 2)
+    clips = {f'synth0{c:03d}-112x112': gen.clip('train', c, 10)['aus'] for c in range(2)}
+    inner = dict(type='AffWild2', data_root=root, split='train')
+    ds = DATASETS.build(dict(type='OpenFaceAUs', dataset=inner, csv_root=osp.join(root, 'openface'), per='video',
+                             kind='r'))  # fmt: skip
+    assert ds.num_missing == ds.num_failed == 0 and len(ds) > 0
+    au_ds = DATASETS.build(dict(type='AffWild2AU', data_root=root, split='train'))
+    assert len(au_ds) == 20  # every frame has AU labels (the EXPR split skips unannotated ones)
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        aus = clips[info['video_id']][info['frame_idx'] - 1]
+        got = dict(zip(OPENFACE_R_AUS, info['gt_aus'].tolist()))
+        for au, j in AU_INDEX.items():
+            assert got[au] == pytest.approx(round(5 * float(aus[j]), 2), abs=1e-6)
+    for i in range(len(au_ds)):
+        info = au_ds.get_data_info(i)
+        aus = clips[info['video_id']][info['frame_idx'] - 1]
+        want = [float(a in AU_INDEX and aus[AU_INDEX[a]] >= 0.3) for a in AFFWILD2_AUS]
+        assert info['gt_aus'].tolist() == want and info['gt_au_mask'].all()

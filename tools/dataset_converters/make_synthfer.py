@@ -10,7 +10,9 @@ written (in each format's own class order) for round-trip checks.
 
 ``--openface`` also writes, for every RAF-DB aligned image, the CSV OpenFace 2
 would write for it (``rafdb/openface/<image stem>.csv``, :func:`write_openface_csv`)
-with the rendered AU intensities, for ``OpenFaceAUs`` (pseudo-AU) configs.
+and for every Aff-Wild2 video one CSV with a ``frame`` column
+(``affwild2/openface/<video>.csv``, :func:`write_openface_video_csv`), with the
+rendered AU intensities, for ``OpenFaceAUs`` (pseudo-AU) configs.
 """
 
 from __future__ import annotations
@@ -80,6 +82,21 @@ def write_openface_csv(path: str, au: np.ndarray, threshold: float = 0.3) -> Non
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w', encoding='utf-8') as f:
         f.write(', '.join(names) + '\n' + ', '.join(row) + '\n')
+
+
+def write_openface_video_csv(path: str, aus: np.ndarray, fps: float = 30.0, threshold: float = 0.3) -> None:
+    """One video's CSV as OpenFace 2 ``FeatureExtraction`` writes it: ``frame, face_id, timestamp,
+    confidence, success, AU01_r, …, AU45_c``, one row per frame (1-indexed); ``aus`` is ``(T, 16)``."""
+    names = ['frame', 'face_id', 'timestamp', 'confidence', 'success']
+    names += [f'AU{a:02d}_r' for a in OPENFACE_R_AUS] + [f'AU{a:02d}_c' for a in OPENFACE_C_AUS]
+    lines = [', '.join(names)]
+    for t, au in enumerate(aus):
+        r, c = openface_values(au, threshold)
+        row = [str(t + 1), '0', f'{t / fps:.3f}', '0.98', '1'] + [f'{v:.2f}' for v in r] + [str(v) for v in c]
+        lines.append(', '.join(row))
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
 
 
 def export_rafdb(out: str, num_train: int, num_test: int, seed: int = 0, domain='default',
@@ -216,10 +233,11 @@ def export_affectnet(out: str, num_train: int, num_val: int, seed: int = 0, doma
 
 
 def export_affwild2(out: str, num_train: int, num_val: int, frames: int, seed: int = 0, domain='default',
-                    img_size: int = 112) -> dict:  # fmt: skip
+                    img_size: int = 112, openface: bool = False) -> dict:  # fmt: skip
     """Aff-Wild2 (ABAW EXPR): ``cropped_aligned/<video>/%05d.jpg`` (1-indexed),
     ``EXPR_Set/{Train,Validation}_Set/<video>.txt`` (header + one label per frame, -1 unannotated)
-    and ``AU_Set/...`` (12 AU columns, 0/1; AU24 is not rendered -> 0)."""
+    and ``AU_Set/...`` (12 AU columns, 0/1; AU24 is not rendered -> 0); with ``openface``,
+    ``openface/<video>.csv`` per video (:func:`write_openface_video_csv`)."""
     gen = SynthFERGenerator('affwild2', domain, img_size, seed)
     labels = {}
     for split, n, folder in (('train', num_train, 'Train_Set'), ('val', num_val, 'Validation_Set')):
@@ -238,6 +256,8 @@ def export_affwild2(out: str, num_train: int, num_val: int, frames: int, seed: i
                 with open(osp.join(out, sub, folder, f'{video}.txt'), 'w', encoding='utf-8') as f:
                     f.write(header + '\n' + '\n'.join(rows) + '\n')
             labels[f'{split}/{video}'] = [int(v) for v in clip['labels']]
+            if openface:
+                write_openface_video_csv(osp.join(out, 'openface', f'{video}.csv'), clip['aus'])
     result = dict(classes=list(gen.classes), labels=labels)
     _manifest(out, result)
     return result
@@ -369,7 +389,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--domain', default=None, help='domain preset for all formats (default: per format)')
     p.add_argument('--openface', action='store_true',
-                   help='also write OpenFace 2 CSVs of the RAF-DB images (rafdb/openface/<stem>.csv)')  # fmt: skip
+                   help='also write OpenFace 2 CSVs: per RAF-DB image (rafdb/openface/<stem>.csv) and per '
+                        'Aff-Wild2 video (affwild2/openface/<video>.csv)')  # fmt: skip
     p.add_argument('--preview', metavar='DIR', help='also write the PNG figures of docs/synthfer.md to DIR')
     return p.parse_args(argv)
 
@@ -390,7 +411,9 @@ def main(argv=None) -> dict:
         elif fmt == 'affectnet':
             out[fmt] = export_affectnet(root, args.num_train, args.num_val, args.seed, **dom)
         elif fmt == 'affwild2':
-            out[fmt] = export_affwild2(root, args.videos[0], args.videos[1], args.frames, args.seed, **dom)
+            out[fmt] = export_affwild2(
+                root, args.videos[0], args.videos[1], args.frames, args.seed, openface=args.openface, **dom
+            )
         else:
             out[fmt] = export_rafau(root, args.num_au, args.seed, **dom)
         print(f'wrote {fmt} to {root}')
