@@ -267,8 +267,11 @@ class OpenFaceAUs:
 
     def get_data_info(self, idx: int) -> dict:
         """The wrapped dataset's data info of ``idx`` plus ``gt_aus`` / ``gt_au_mask`` ``(A,)``."""
-        info = dict(self.dataset.get_data_info(idx))
-        i = int(info.get('sample_idx', idx))
+        n, i = len(self), int(idx)
+        if not -n <= i < n:
+            raise IndexError(f'OpenFaceAUs: sample index {idx} outside -{n}..{n - 1}')
+        i = i + n if i < 0 else i  # this dataset's index: the wrapped one may report another sample_idx
+        info = dict(self.dataset.get_data_info(i))
         info['gt_aus'] = self._values[i].copy()
         info['gt_au_mask'] = self._mask[i].copy()
         return info

@@ -255,3 +255,18 @@ def test_synthfer_video_openface_export_round_trip(tmp_path):
         aus = clips[info['video_id']][info['frame_idx'] - 1]
         want = [float(a in AU_INDEX and aus[AU_INDEX[a]] >= 0.3) for a in AFFWILD2_AUS]
         assert info['gt_aus'].tolist() == want and info['gt_au_mask'].all()
+
+
+def test_wrapping_a_filtered_split_keeps_each_sample_its_own_aus(tmp_path):
+    """OpenFaceAUs over ConditionSubset: sample k's AUs are those of the k-th listed image."""
+    make_rafdb(tmp_path, train=(1,), test=(4, 1, 7))
+    csvs = osp.join(str(tmp_path), 'openface')
+    for k, au in ((1, 4), (2, 12), (3, 26)):
+        write_openface_csv(osp.join(csvs, f'test_{k:04d}_aligned.csv'), [dict(c={au: 1})])
+    write_text(osp.join(str(tmp_path), 'occ.txt'), ['test_0003_aligned 6 1', 'test_0002_aligned 0 2'])
+    inner = dict(type='ConditionSubset', list_file='occ.txt',
+                 dataset=dict(type='RAFDB', data_root=str(tmp_path), split='test', pipeline=PIPE))  # fmt: skip
+    ds = DATASETS.build(dict(type='OpenFaceAUs', dataset=inner, csv_root=csvs))
+    on = [[OPENFACE_C_AUS[k] for k in np.flatnonzero(ds.get_data_info(i)['gt_aus'])] for i in range(len(ds))]
+    assert on == [[12], [26]] and ds.get_gt_labels().tolist() == [0, 6]
+    assert ds[1]['data_samples'].gt_aus[OPENFACE_C_AUS.index(26)] == 1
