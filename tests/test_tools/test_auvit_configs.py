@@ -211,3 +211,34 @@ def test_auvit_config_trains_through_train_py(tmp_path, name):
         out = model(torch.zeros(1, 3, size, size), mode='tensor')
     if cfg.model.get('with_au', True):
         assert out[0].shape == (1, cfg.model.head.num_classes) and out[1].shape == (1, 21)
+
+
+@pytest.mark.parametrize(
+    'name', ['auvit_vit-tiny-48px-cpu_synthfer', 'auvit_vit-tiny-48px-cpu-autoken_synthfer']
+)
+def test_eval_predictions_do_not_depend_on_the_batch(name):
+    """pred_score / pred_au_score of a sample are the same alone, in a batch of 5 and in another mix."""
+    from ferlab.structures import FERDataSample
+
+    torch.manual_seed(0)
+    model = MODELS.build(load(name).model)
+    model.init_weights()
+    model.eval()
+    x = torch.rand(5, 3, 48, 48) * 255
+
+    def predict(idx):
+        batch = model.data_preprocessor(
+            dict(inputs=list(x[idx]), data_samples=[FERDataSample() for _ in idx])
+        )
+        with torch.no_grad():
+            return model.predict(batch['inputs'], batch['data_samples'])
+
+    full = predict([0, 1, 2, 3, 4])
+    mixed = predict([4, 2, 0])
+    for i, j in ((4, 0), (2, 1), (0, 2)):
+        torch.testing.assert_close(mixed[j].pred_score, full[i].pred_score, rtol=0, atol=1e-6)
+        torch.testing.assert_close(mixed[j].pred_au_score, full[i].pred_au_score, rtol=0, atol=1e-6)
+    alone = predict([3])[0]
+    torch.testing.assert_close(alone.pred_score, full[3].pred_score, rtol=0, atol=1e-6)
+    torch.testing.assert_close(alone.pred_au_score, full[3].pred_au_score, rtol=0, atol=1e-6)
+    assert full[3].pred_au_score.shape == (21,)
