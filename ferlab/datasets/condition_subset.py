@@ -14,6 +14,7 @@ from ferlab.utils.errors import InputFileNotFoundError
 
 from .base_fer_dataset import DatasetFormatError
 from .categories import AFFECTNET8_CLASSES, FERPLUS_CLASSES, RAFDB_CLASSES, name_label_map
+from .seeding import DrawIndex
 
 #: Class orders of the released lists' labels, by dataset (``list_classes='affectnet'``).
 LIST_CLASSES = dict(rafdb=RAFDB_CLASSES, ferplus=FERPLUS_CLASSES, affectnet=AFFECTNET8_CLASSES)
@@ -208,7 +209,8 @@ class ConditionSubset:
         return info
 
     def prepare_data(self, idx):
-        return self.dataset.prepare_data(self._inner(idx))
+        """The split's pipeline on the ``idx``-th listed sample (a :class:`DrawIndex` keeps its draw)."""
+        return self.dataset.prepare_data(DrawIndex(self._inner(idx), getattr(idx, 'draw', 0)))
 
     def __getitem__(self, idx):
         return self.prepare_data(idx)
