@@ -111,7 +111,8 @@ class OnnxBackend(Backend):
 
     Attributes:
         meta: ``classes``, ``input_size`` ``(H, W)``, ``au_names`` (``None``:
-            the exported graphs have no AU output), ``mean``, ``std``,
+            the exported graphs have no AU output), ``decision``
+            (``'cascade'`` for a ``CascadeClassifier``, else ``'argmax'``), ``mean``, ``std``,
             ``to_rgb``, ``preprocess`` and the rest of the file's metadata.
 
     Raises:
@@ -135,6 +136,8 @@ class OnnxBackend(Backend):
         meta['input_size'] = tuple(int(v) for v in meta['input_size'])
         meta['classes'] = [str(c) for c in meta['classes']]
         meta.setdefault('au_names', None)
+        # a cascade's label is its coarse-to-fine rule on the 8 probabilities, as in its predict
+        meta.setdefault('decision', 'cascade' if meta.get('model_type') == 'CascadeClassifier' else 'argmax')
         self.meta = meta
         self.path = str(path)
         self.max_batch = int(max_batch)

@@ -75,3 +75,20 @@ def test_smoothed_rows_apply_the_cascade_rule_too(cascade_ckpt, tmp_path):
             0.28, abs=1e-6
         )
         assert row['label'] == 'Anger'
+
+
+@pytest.mark.slow
+def test_onnx_export_of_the_cascade_keeps_the_rule(cascade_ckpt, tmp_path):
+    pytest.importorskip('onnxruntime')
+    import sys
+
+    sys.path.insert(0, REPO_ROOT)
+    from tools.deployment.pytorch2onnx import main as export
+
+    onnx_path = str(tmp_path / 'cascade.onnx')
+    export([CONFIG, cascade_ckpt, '--out', onnx_path])
+    photo = str(tmp_path / 'face.png')
+    cv2.imwrite(photo, cv2.resize(astronaut_bgr(), (48, 48), interpolation=cv2.INTER_AREA))
+    (row,) = FERInferencer(onnx_path, detector='whole')(photo)
+    assert row['Neutral'] == pytest.approx(0.3, abs=1e-5) and row['Anger'] == pytest.approx(0.28, abs=1e-5)
+    assert row['label'] == 'Anger'

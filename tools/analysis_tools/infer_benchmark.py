@@ -43,7 +43,7 @@ the model's ``test_step`` (forward); "own time" is the wall time the calling
 thread does not spend in the backend (waiting for decoded, detected and
 cropped frames, tracking, writing the CSV and the video's probability plot),
 i.e. the time the model is idle; "wait" is the part of it spent waiting for
-frames (``FERInferencer.wait_s``). With the overlap, detection runs in the
+frames (``FERInferencer.wait_s``), "plot" the part spent drawing the probability plot. With the overlap, detection runs in the
 worker thread during the backend calls, so the detector's own seconds are
 reported separately and are not part of the own time unless the calling
 thread waits for them. The two contenders' predictions are compared (labels, max |Δp|):
@@ -202,13 +202,19 @@ def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True, det
     backend, detector, model = inferencer.backend, inferencer.detector, inferencer.backend.model
     timed_backend, timed_det = _TimedBackend(backend), _TimedDetector(detector)
     timed_fwd = _Timer(model.test_step)
+    from ferlab.inference.plots import VideoPlotWriter
+
+    flush = VideoPlotWriter._flush
+    timed_plot = _Timer(flush)
     inferencer.backend, inferencer.detector, model.test_step = timed_backend, timed_det, timed_fwd
+    VideoPlotWriter._flush = lambda self: timed_plot(self)
     try:
         start, cpu_start = time.perf_counter(), time.process_time()
         inferencer(video, out_dir=out_dir, return_rows=False)
         total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         inferencer.backend, inferencer.detector = backend, detector
+        VideoPlotWriter._flush = flush
         del model.test_step
     frames = inferencer.summary['frames']
     return dict(
@@ -224,6 +230,7 @@ def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True, det
         backend_s=timed_backend.timer.seconds,
         forward_s=timed_fwd.seconds,
         own_s=total - timed_backend.timer.seconds,
+        plot_s=timed_plot.seconds,
         own_share=(total - timed_backend.timer.seconds) / total,
         wait_s=inferencer.wait_s,
         wait_share=inferencer.wait_s / total,
@@ -501,6 +508,7 @@ def main(argv=None) -> dict:
                 'wait_s',
                 'detector_calls',
                 'local_search_s',
+                'plot_s',
             )
         },
         naive_split_s={
@@ -555,7 +563,8 @@ def main(argv=None) -> dict:
     print(
         f'pipeline split: total {ps["seconds"]:.2f} s = backend {ps["backend_s"]:.2f} s (forward '
         f'{ps["forward_s"]:.2f} s) + own {ps["own_s"]:.2f} s ({100 * summary["pipeline_own_share"]:.1f} %; '
-        f'of it waiting for frames {ps["wait_s"]:.2f} s); detection {ps["detect_s"]:.2f} s in the worker thread'
+        f'of it waiting for frames {ps["wait_s"]:.2f} s, drawing the plot {ps["plot_s"]:.2f} s); '
+        f'detection {ps["detect_s"]:.2f} s in the worker thread'
     )
     if 'serial' in results:
         ss = summary['serial_split_s']
