@@ -2,6 +2,8 @@
 
 * :mod:`.sources` — :class:`Frame`, :func:`expand_inputs`, :func:`iter_frames`.
 * :mod:`.detectors` — face detectors (registry ``FACE_DETECTORS``) and :func:`align_face`.
+* :mod:`.keyframes` — :class:`KeyframeDetector`: full detection on key frames of a video, a local
+  search around the tracked boxes in between (``detect_every``).
 * :mod:`.backends` — the :class:`Backend` interface and :class:`TorchBackend`
   (``ferlab.inference.onnx_backend.OnnxBackend`` is the ONNX Runtime one).
 * :mod:`.writers` — result rows, streamed CSV / JSON files.
@@ -15,6 +17,7 @@
 from .annotate import draw_results
 from .backends import Backend, TorchBackend, model_classes, model_input_size
 from .detectors import Face, HaarFaceDetector, WholeImage, YuNetFaceDetector, align_face, build_detector
+from .keyframes import KeyframeDetector
 from .sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, expand_inputs, iter_frames, load_image
 from .writers import ResultWriter, read_rows, row_fields, write_rows
 
@@ -25,6 +28,7 @@ __all__ = [
     'Face',
     'Frame',
     'HaarFaceDetector',
+    'KeyframeDetector',
     'ResultWriter',
     'TorchBackend',
     'WholeImage',
