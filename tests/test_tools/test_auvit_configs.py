@@ -40,7 +40,7 @@ def load(name):
 
 
 def test_every_config_is_listed():
-    assert set(PUBLIC) | set(PAPER) <= set(CONFIGS) and len(CONFIGS) == 10
+    assert set(PUBLIC) | set(PAPER) <= set(CONFIGS) and len(CONFIGS) >= 11
     assert osp.isfile('tests/test_tools/test_auvit_joint_configs.py') or not JOINT_TESTED
 
 
@@ -162,10 +162,14 @@ def _options(name, tmp_path):
                      'train_dataloader.dataset.sources.1.dataset.num_samples=4']  # fmt: skip
         opts += ['val_dataloader.dataset.num_samples=4', 'test_dataloader.dataset.num_samples=4']
     else:
-        target = _target(name, str(tmp_path / 'target'))
+        if name == 'vit-b_rafdb-ferplus_fer-joint':  # RAF-DB + FERPlus through expression labels
+            target = _target('rafdb', str(tmp_path / 'target'))
+            aux = _target('ferplus', str(tmp_path / 'ferplus'))
+        else:
+            target, aux = _target(name, str(tmp_path / 'target')), _rafau(str(tmp_path / 'rafau'))
         opts += [
             f'train_dataloader.dataset.sources.0.dataset.data_root={target}',
-            f'train_dataloader.dataset.sources.1.dataset.data_root={_rafau(str(tmp_path / "rafau"))}',
+            f'train_dataloader.dataset.sources.1.dataset.data_root={aux}',
             f'val_dataloader.dataset.data_root={target}',
             f'test_dataloader.dataset.data_root={target}',
             'model.backbone.pretrained=None',
