@@ -12,7 +12,7 @@ from ferlab.registry import DATASETS
 from ferlab.utils.errors import InputFileNotFoundError
 
 from .affwild2 import SPLIT_FOLDERS, AffWild2, _FrameTable
-from .au_vocabulary import AFFWILD2_AUS, au_names
+from .au_vocabulary import AFFWILD2_AUS, AUConfigError, au_names
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 
 AU_HEADER = ','.join(f'AU{a}' for a in AFFWILD2_AUS)
@@ -74,9 +74,9 @@ class AffWild2AU(BaseFERDataset, _FrameTable):
         **kwargs,
     ):
         if split not in SPLIT_FOLDERS:
-            raise ValueError(f"AffWild2AU split must be 'train' or 'val', got {split!r}")
+            raise AUConfigError(f"AffWild2AU split must be 'train' or 'val', got {split!r}")
         if kwargs.get('classes') is not None or kwargs.get('label_map') is not None:
-            raise ValueError('AffWild2AU carries AU labels only; classes/label_map do not apply')
+            raise AUConfigError('AffWild2AU carries AU labels only; classes/label_map do not apply')
         self.split, self.ann_dir, self.img_dir = split, ann_dir, img_dir
         self.num_unannotated = self.num_missing_images = 0
         metainfo = dict(kwargs.pop('metainfo', None) or {})
@@ -101,7 +101,7 @@ class AffWild2AU(BaseFERDataset, _FrameTable):
                 f'Pass ann_dir=...; {self.docs_hint()}.'
             )
         if len(found) > 1:
-            raise ValueError(
+            raise AUConfigError(
                 f'AffWild2AU: several AU annotation folders found {found}; choose one with ann_dir=...'
             )
         return found[0]
@@ -137,7 +137,7 @@ class AffWild2AU(BaseFERDataset, _FrameTable):
             )
         vid, frame, value = np.concatenate(vids), np.concatenate(frames), np.concatenate(values)
         if not len(vid):
-            raise ValueError(
+            raise AUConfigError(
                 f'AffWild2AU: split {self.split!r} under {self.data_root!r} is empty (no usable samples); '
                 f'{self.docs_hint()}.'
             )

@@ -36,6 +36,8 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
+from ferlab.utils.errors import FerlabInputError
+
 # RAF-AU: the 21 expression-related AUs of AU-ViT in its AU-branch output order, and every AU
 # the paper lists for the dataset (defined with the expression class orders).
 from .categories import RAFAU_ALL_AUS, RAFAU_AUS
@@ -73,6 +75,11 @@ AU_SETS: dict[str, tuple[int, ...]] = {
     'bias_shared': BIAS_SHARED_AUS,
 }
 
+
+class AUConfigError(FerlabInputError, ValueError):
+    """An AU name, AU list or AU-dataset option in a config cannot be used (one-line message)."""
+
+
 _AU_RE = re.compile(r'^\s*(?:AU)?0*(\d+)(?:_[rc])?\s*$', re.IGNORECASE)
 
 AULike = Union[int, str]
@@ -87,13 +94,13 @@ def au_id(au: AULike) -> int:
     """
     if isinstance(au, (int, np.integer)) and not isinstance(au, bool):
         if au <= 0:
-            raise ValueError(f'an AU number must be positive, got {au}')
+            raise AUConfigError(f'an AU number must be positive, got {au}')
         return int(au)
     if isinstance(au, str):
         m = _AU_RE.match(au)
         if m is not None and int(m.group(1)) > 0:
             return int(m.group(1))
-    raise ValueError(f"cannot read {au!r} as an action unit (expected e.g. 12, 'AU12', 'AU12_r')")
+    raise AUConfigError(f"cannot read {au!r} as an action unit (expected e.g. 12, 'AU12', 'AU12_r')")
 
 
 def au_name(au: AULike) -> str:
@@ -110,14 +117,14 @@ def au_names(aus: Sequence[AULike] | str) -> tuple[str, ...]:
     """
     if isinstance(aus, str):
         if aus not in AU_SETS:
-            raise ValueError(f'unknown AU list {aus!r}; known: {sorted(AU_SETS)}')
+            raise AUConfigError(f'unknown AU list {aus!r}; known: {sorted(AU_SETS)}')
         aus = AU_SETS[aus]
     names = tuple(au_name(a) for a in aus)
     if not names:
-        raise ValueError('an AU list must not be empty')
+        raise AUConfigError('an AU list must not be empty')
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f'AU list {tuple(aus)} repeats {dup}')
+        raise AUConfigError(f'AU list {tuple(aus)} repeats {dup}')
     return names
 
 

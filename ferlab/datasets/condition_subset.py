@@ -10,7 +10,7 @@ import numpy as np
 from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
-from ferlab.utils.errors import InputFileNotFoundError
+from ferlab.utils.errors import FerlabInputError, InputFileNotFoundError
 
 from .base_fer_dataset import DatasetFormatError
 from .categories import AFFECTNET8_CLASSES, FERPLUS_CLASSES, RAFDB_CLASSES, name_label_map
@@ -18,6 +18,11 @@ from .seeding import DrawIndex
 
 #: Class orders of the released lists' labels, by dataset (``list_classes='affectnet'``).
 LIST_CLASSES = dict(rafdb=RAFDB_CLASSES, ferplus=FERPLUS_CLASSES, affectnet=AFFECTNET8_CLASSES)
+
+
+class SubsetListError(FerlabInputError, ValueError):
+    """A condition list cannot be applied to the configured split (one-line message)."""
+
 
 # The line formats of kaiwang960112/Challenge-condition-FER-dataset (one regex each; CRLF allowed):
 _FORMATS = (
@@ -137,7 +142,7 @@ class ConditionSubset:
         native = tuple(getattr(self.dataset, 'native_classes', classes))
         if isinstance(list_classes, str):
             if list_classes not in LIST_CLASSES:
-                raise ValueError(
+                raise SubsetListError(
                     f'ConditionSubset list_classes must be names or one of {sorted(LIST_CLASSES)}'
                 )
             list_classes = LIST_CLASSES[list_classes]
@@ -148,7 +153,7 @@ class ConditionSubset:
         for i in range(len(self.dataset)):
             key = sample_key(str(self.dataset.get_data_info(i).get('img_path', '')))
             if key in index:
-                raise ValueError(
+                raise SubsetListError(
                     f'ConditionSubset: two samples of the split are named {key!r}; cannot match lists'
                 )
             index[key] = i
@@ -184,7 +189,7 @@ class ConditionSubset:
                 continue
             keep[i], tags[i] = lineno, tag
         if not keep:
-            raise ValueError(f'ConditionSubset: no sample of the split is listed in {path}')
+            raise SubsetListError(f'ConditionSubset: no sample of the split is listed in {path}')
         self._indices = np.array(sorted(keep), dtype=np.int64)
         self._tags = [tags[i] for i in self._indices]
         self.metainfo = dict(self.dataset.metainfo)

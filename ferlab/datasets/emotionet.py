@@ -9,7 +9,7 @@ from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
 
-from .au_vocabulary import EMOTIONET_AUS, au_names
+from .au_vocabulary import EMOTIONET_AUS, AUConfigError, au_names
 from .base_fer_dataset import BaseFERDataset, DatasetFormatError
 
 #: The value EmotioNet's label files use for an AU that was not annotated.
@@ -53,7 +53,7 @@ class EmotioNet(BaseFERDataset):
 
     def __init__(self, data_root: str, ann_file: str = 'label/train.txt', img_dir: str = 'images', **kwargs):
         if kwargs.get('classes') is not None or kwargs.get('label_map') is not None:
-            raise ValueError('EmotioNet carries AU labels only; classes/label_map do not apply')
+            raise AUConfigError('EmotioNet carries AU labels only; classes/label_map do not apply')
         self.img_dir = img_dir
         self.num_unlabeled = 0
         metainfo = dict(kwargs.pop('metainfo', None) or {})

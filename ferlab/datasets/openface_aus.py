@@ -14,7 +14,7 @@ from torch.utils.data import get_worker_info
 from ferlab.registry import DATASETS
 from ferlab.utils.errors import InputFileNotFoundError
 
-from .au_vocabulary import OPENFACE_C_AUS, OPENFACE_R_AUS, au_id, au_names
+from .au_vocabulary import OPENFACE_C_AUS, OPENFACE_R_AUS, AUConfigError, au_id, au_names
 from .base_fer_dataset import DatasetFormatError
 from .seeding import sample_seeds, seeded_global_rngs
 
@@ -167,17 +167,17 @@ class OpenFaceAUs:
         img_root: str | None = None,
     ):
         if per not in ('image', 'video'):
-            raise ValueError(f"OpenFaceAUs per must be 'image' or 'video', got {per!r}")
+            raise AUConfigError(f"OpenFaceAUs per must be 'image' or 'video', got {per!r}")
         if kind not in OPENFACE_AUS:
-            raise ValueError(f"OpenFaceAUs kind must be 'c' (presence) or 'r' (intensity), got {kind!r}")
+            raise AUConfigError(f"OpenFaceAUs kind must be 'c' (presence) or 'r' (intensity), got {kind!r}")
         if threshold is not None and kind != 'r':
-            raise ValueError("OpenFaceAUs threshold binarises intensities: it needs kind='r'")
+            raise AUConfigError("OpenFaceAUs threshold binarises intensities: it needs kind='r'")
         if csv_key not in ('stem', 'relpath'):
-            raise ValueError(f"OpenFaceAUs csv_key must be 'stem' or 'relpath', got {csv_key!r}")
+            raise AUConfigError(f"OpenFaceAUs csv_key must be 'stem' or 'relpath', got {csv_key!r}")
         aus = OPENFACE_AUS[kind] if aus is None else tuple(au_id(a) for a in aus)
         outside = [a for a in aus if a not in OPENFACE_AUS[kind]]
         if outside:
-            raise ValueError(f'OpenFaceAUs: OpenFace 2 writes no AUxx_{kind} column for AUs {outside}')
+            raise AUConfigError(f'OpenFaceAUs: OpenFace 2 writes no AUxx_{kind} column for AUs {outside}')
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         self.csv_root, self.per, self.kind, self.threshold = csv_root, per, kind, threshold
         self.csv_key, self.img_root = csv_key, img_root
@@ -191,14 +191,14 @@ class OpenFaceAUs:
     def _csv_path(self, info: dict) -> tuple[str, int | None]:
         if self.per == 'video':
             if info.get('video_id') is None or info.get('frame_idx') is None:
-                raise ValueError(
+                raise AUConfigError(
                     f"OpenFaceAUs per='video' needs video_id and frame_idx in the data infos of "
                     f'{type(self.dataset).__name__}; {info.get("img_path", "a sample")} has none'
                 )
             return osp.join(self.csv_root, f'{info["video_id"]}.csv'), int(info['frame_idx'])
         img_path = info.get('img_path')
         if img_path is None:
-            raise ValueError(f'OpenFaceAUs: {type(self.dataset).__name__} samples have no img_path')
+            raise AUConfigError(f'OpenFaceAUs: {type(self.dataset).__name__} samples have no img_path')
         if self.csv_key == 'stem':
             name = osp.splitext(osp.basename(img_path))[0]
         else:

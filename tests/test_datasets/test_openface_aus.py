@@ -270,3 +270,44 @@ def test_wrapping_a_filtered_split_keeps_each_sample_its_own_aus(tmp_path):
     on = [[OPENFACE_C_AUS[k] for k in np.flatnonzero(ds.get_data_info(i)['gt_aus'])] for i in range(len(ds))]
     assert on == [[12], [26]] and ds.get_gt_labels().tolist() == [0, 6]
     assert ds[1]['data_samples'].gt_aus[OPENFACE_C_AUS.index(26)] == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    'option, fix_csv, want',
+    [
+        ("kind='c'", True, r"train_00003_aligned.csv, line 2: expected numbers, got 'abc'$"),
+        ("kind='x'", False, r"OpenFaceAUs kind must be 'c' \(presence\) or 'r' \(intensity\), got 'x'$"),
+    ],
+)
+def test_bad_input_is_one_line_from_tools_train(tmp_path, repo_root, option, fix_csv, want):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    csvs = rafdb_with_csvs(tmp_path)
+    if fix_csv:
+        write_text(
+            osp.join(csvs, 'train_00003_aligned.csv'),
+            [','.join(openface_header()), GOOD.replace('0.9', 'abc', 1)],
+        )
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(
+        f'_base_ = [{osp.join(repo_root, "configs", "baseline", "resnet18_rafdb.py")!r}]\n'
+        f'train_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(_delete_=True, '
+        f"type='OpenFaceAUs', {option}, csv_root={csvs!r}, dataset=dict(type='RAFDB', data_root={str(tmp_path)!r})))\n"
+    )
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    env.pop('FERLAB_DEBUG', None)
+    cmd = [
+        sys.executable,
+        osp.join(repo_root, 'tools', 'train.py'),
+        str(cfg),
+        '--work-dir',
+        str(tmp_path / 'w'),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert lines[-1].startswith('tools/train.py: error: ') and re.search(want, lines[-1]), lines[-1]

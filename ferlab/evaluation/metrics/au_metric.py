@@ -9,7 +9,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from ferlab.datasets.au_vocabulary import au_index_map, au_names
+from ferlab.datasets.au_vocabulary import AUConfigError, au_index_map, au_names
 from ferlab.registry import METRICS
 
 
@@ -113,29 +113,29 @@ class AUMetric(BaseMetric):
                 f'AUMetric: {self.num_skipped} of {len(results)} samples have no AU labels (not scored)'
             )
         if not kept:
-            raise ValueError('AUMetric got no sample with gt_aus: is the evaluation set AU-labelled?')
+            raise AUConfigError('AUMetric got no sample with gt_aus: is the evaluation set AU-labelled?')
         gt = np.stack([r['gt'] for r in kept])
         mask = np.stack([r['mask'] for r in kept]) != 0
         names = (self.dataset_meta or {}).get('au_names')
         names = au_names(names) if names else tuple(f'AU{k}' for k in range(gt.shape[1]))
         if len(names) != gt.shape[1]:
-            raise ValueError(f'gt_aus has {gt.shape[1]} AUs but the dataset names {len(names)}: {names}')
+            raise AUConfigError(f'gt_aus has {gt.shape[1]} AUs but the dataset names {len(names)}: {names}')
         pred_len = {len(r['pred']) for r in kept}
         if len(pred_len) != 1:
-            raise ValueError(f'every {self.pred_key} must have the same length, got {sorted(pred_len)}')
+            raise AUConfigError(f'every {self.pred_key} must have the same length, got {sorted(pred_len)}')
         scores = np.stack([r['pred'] for r in kept])
         if self.pred_au_names is not None:
             if scores.shape[1] != len(self.pred_au_names):
-                raise ValueError(
+                raise AUConfigError(
                     f'{self.pred_key} has {scores.shape[1]} AUs, pred_au_names {len(self.pred_au_names)}'
                 )
             index = au_index_map(self.pred_au_names, names)
             absent = [n for n, i in zip(names, index) if i < 0 and mask[:, names.index(n)].any()]
             if absent:
-                raise ValueError(f'AUMetric: the model outputs no {absent}, which the dataset labels')
+                raise AUConfigError(f'AUMetric: the model outputs no {absent}, which the dataset labels')
             scores = np.where(index >= 0, scores[:, np.maximum(index, 0)], 0.0)
         elif scores.shape[1] != gt.shape[1]:
-            raise ValueError(
+            raise AUConfigError(
                 f'{self.pred_key} has {scores.shape[1]} AUs, the dataset labels {gt.shape[1]} ({names}); '
                 'give pred_au_names to match them by name'
             )
