@@ -152,3 +152,32 @@ def test_tiny_sweep_reports_the_checkpoints_accuracy_and_resumes(tmp_path):
     stamp = os.stat(results[0]['checkpoint']).st_mtime_ns
     assert tool.main(argv) == results  # nothing retrained
     assert os.stat(results[0]['checkpoint']).st_mtime_ns == stamp
+
+
+def test_dump_figures_and_component_table(tmp_path):
+    import pickle
+
+    def sample(gt, final, primary, anchor, attn, conf):
+        t = torch.tensor
+        return dict(gt_label=t([gt]), pred_score=t(final), primary_score=t(primary), anchor_score=t(anchor),
+                    attn_score=t(attn), confidences=t(conf))  # fmt: skip
+
+    preds = [
+        sample(0, [0.6, 0.4], [0.4, 0.6], [0.9, 0.1], [0.6, 0.4], [0.1, 0.5, 0.0, 0.3]),
+        sample(1, [0.3, 0.7], [0.2, 0.8], [0.8, 0.2], [0.5, 0.5 + 1e-3], [0.3, 0.1, 0.2, 0.1]),
+    ]
+    path = tmp_path / 'preds.pkl'
+    path.write_bytes(pickle.dumps(preds))
+    d = tool.dump_accuracies(str(path))
+    # final right twice, primary once (sample 1), anchors once (sample 0), attention twice
+    assert (d['accuracy_final'], d['accuracy_primary'], d['accuracy_anchor'], d['accuracy_attention']) == (
+        100.0,
+        50.0,
+        50.0,
+        100.0,
+    )
+    assert d['mean_confidences'] == pytest.approx(dict(primary=0.2, anchor=0.3, attention=0.1, final=0.2))
+    runs = [dict(run='k4_n20', seed=s, k=4, accuracy=50.0, **d) for s in (0, 1)]
+    runs[1] = dict(runs[1], accuracy_anchor=70.0, accuracy_final=80.0)
+    lines = tool.tables(runs).splitlines()
+    assert '| k4_n20 | 0,1 | 90.00 ± 10.00 | 50.00 ± 0.00 | 60.00 ± 10.00 | 100.00 ± 0.00 | 0.200 ± 0.000 | 0.300 ± 0.000 | 0.100 ± 0.000 |' in lines  # fmt: skip

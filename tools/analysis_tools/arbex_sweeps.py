@@ -165,15 +165,26 @@ def macro_scores(cm_csv: str) -> dict:
 
 
 def dump_accuracies(path: str) -> dict:
-    """Accuracy (%) of ``pred_score`` and, when dumped, of ``primary_score`` from ``tools/test.py --out``."""
+    """Figures of the per-sample dump of ``tools/test.py --out``.
+
+    Accuracy (%) of ``pred_score`` (``accuracy_final``) and, for ARBEx heads, of the primary
+    distribution l (``accuracy_primary``), the anchor correction t_g (``accuracy_anchor``) and the
+    attentive correction t_a (``accuracy_attention``), plus the mean over the test samples of the
+    four confidences ``C(l), C(t_g), C(t_a), C(L_final)`` (``mean_confidences``).
+    """
     with open(path, 'rb') as f:
         preds = pickle.load(f)
     gt = np.array([int(np.asarray(p['gt_label']).reshape(-1)[0]) for p in preds])
     out = dict(num_test=len(preds))
-    for key, name in (('pred_score', 'final'), ('primary_score', 'primary')):
+    fields = (('pred_score', 'final'), ('primary_score', 'primary'), ('anchor_score', 'anchor'),
+              ('attn_score', 'attention'))  # fmt: skip
+    for key, name in fields:
         if all(key in p for p in preds):
             s = np.stack([np.asarray(p[key], float) for p in preds])
             out[f'accuracy_{name}'] = 100.0 * float(np.mean(s.argmax(1) == gt))
+    if all('confidences' in p for p in preds):
+        c = np.stack([np.asarray(p['confidences'], float) for p in preds]).mean(0)
+        out['mean_confidences'] = dict(zip(('primary', 'anchor', 'attention', 'final'), map(float, c)))
     return out
 
 
@@ -223,9 +234,9 @@ def run_one(a, name: str, seed: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- tables
-def _stat(values) -> str:
+def _stat(values, fmt: str = '.2f') -> str:
     v = np.asarray(values, float)
-    return f'{v[0]:.2f}' if len(v) == 1 else f'{v.mean():.2f} ± {v.std():.2f}'
+    return f'{v[0]:{fmt}}' if len(v) == 1 else f'{v.mean():{fmt}} ± {v.std():{fmt}}'
 
 
 def _per_seed(values, signed=False) -> str:
@@ -300,6 +311,20 @@ def tables(results: list[dict]) -> str:
             _acc_cell(results, n, key) for key in ('macro_precision', 'accuracy', 'macro_f1', 'macro_recall')
         ]
         out.append(f'| {lam:g} | ' + ' | '.join(cells) + f' | {_delta_cell(results, n, main)} |')
+    out += ['', '### Components of the ARBEx runs', '',
+            'Accuracy (%) of each distribution of the head (argmax) and mean confidence C = 1 − H/log N over '
+            'the test samples; mean ± std over seeds.', '',
+            '| run | seeds | L_final | primary l | anchors t_g | attention t_a | C(l) | C(t_g) | C(t_a) |',
+            '|---|---|---|---|---|---|---|---|---|']  # fmt: skip
+    for name in dict.fromkeys(r['run'] for r in sorted(results, key=lambda r: r['run'])):
+        rs = [r for _, r in sorted(_runs(results, name).items())]
+        if rs[0].get('k') is None or 'accuracy_anchor' not in rs[0]:
+            continue
+        accs = [_stat([r[f'accuracy_{c}'] for r in rs]) for c in ('final', 'primary', 'anchor', 'attention')]
+        confs = [
+            _stat([r['mean_confidences'][c] for r in rs], '.3f') for c in ('primary', 'anchor', 'attention')
+        ]
+        out.append(f'| {name} | {",".join(str(r["seed"]) for r in rs)} | ' + ' | '.join(accs + confs) + ' |')
     return '\n'.join(out) + '\n'
 
 
@@ -373,6 +398,10 @@ def main(argv=None) -> list[dict]:
         with open(osp.join(a.out, 'results.md'), 'w') as f:
             f.write(summarise(results, settings))
 
+    for rec in results:  # records written before a figure was added: read it from their dump
+        dump = osp.join(rec['work_dir'], 'test', 'preds.pkl')
+        if 'accuracy_anchor' not in rec and rec['k'] is not None and osp.isfile(dump):
+            rec.update(dump_accuracies(dump))
     for name, seed in plan(a):
         if any(r['run'] == name and r['seed'] == seed for r in results):
             continue
