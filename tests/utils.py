@@ -161,7 +161,9 @@ def recompute_test_scores(config: PathLike, checkpoint: PathLike, cfg_options: l
             paths.append(dataset.get_data_info(i).get('img_path'))
             item = dataset[i]
             batch = model.data_preprocessor(pseudo_collate([item]), False)
-            logits.append(model(batch['inputs'], mode='tensor')[0].double().numpy())
+            out = model(batch['inputs'], mode='tensor')
+            out = out[0] if isinstance(out, (tuple, list)) else out  # (expr_logits, au_logits) models
+            logits.append(out[0].double().numpy())
             gt.append(int(item['data_samples'].gt_label))
     logits = np.stack(logits)
     scores = np.exp(logits - logits.max(axis=1, keepdims=True))
