@@ -60,8 +60,9 @@ class RatioBatchSampler(Sampler):
 
     Yields lists of dataset indices (offset into the concatenated dataset) as
     :class:`~ferlab.datasets.seeding.DrawIndex` whose ``draw`` is the
-    permutation number ``k`` of an auxiliary sample, so a sample met twice in
-    one epoch is augmented differently.
+    permutation number ``k`` of an auxiliary sample and the copy number of a
+    target sample (1 for a padded copy), so a sample met twice in one epoch is
+    augmented differently.
 
     In a config (mmengine builds it with the ``sampler`` and ``batch_size`` of
     the dataloader; the sampler only supplies the dataset, seed and epoch)::
@@ -78,8 +79,8 @@ class RatioBatchSampler(Sampler):
         batch_size: Samples per batch per rank.
         ratios: Integer ratios, one per source, target source first.
         drop_last: Drop the incomplete last batch of the target source.
-        seed: Base seed; default the sampler's (the runner's), else synchronised
-            across ranks.
+        seed: Base seed; default the sampler's (the runner's, read at every
+            epoch), else synchronised across ranks.
         dataset: The dataset, when no sampler is given.
     """
 
@@ -109,9 +110,11 @@ class RatioBatchSampler(Sampler):
         self.counts = split_batch(self.batch_size, ratios)
         self.drop_last = drop_last
         self.rank, self.world_size = get_dist_info()
-        if seed is None:
-            seed = getattr(sampler, 'seed', None)
-        self.seed = sync_random_seed() if seed is None else int(seed)
+        # Without an own seed the sampler's is read at every epoch: EpochSeedHook moves a resumed
+        # run's sampler to the checkpoint's seed after the dataloader is built.
+        self._seed = int(seed) if seed is not None else None
+        if self._seed is None and getattr(sampler, 'seed', None) is None:
+            self._seed = sync_random_seed()
         self._epoch = 0
         per_epoch = self.counts[0] * self.world_size
         n_batches = self.sizes[0] // per_epoch if drop_last else math.ceil(self.sizes[0] / per_epoch)
@@ -122,6 +125,11 @@ class RatioBatchSampler(Sampler):
                 'drop_last=False'
             )
         self.num_batches = n_batches
+
+    @property
+    def seed(self) -> int:
+        """The given seed, else the sampler's (as it is now)."""
+        return self._seed if self._seed is not None else int(self.sampler.seed)
 
     @property
     def epoch(self) -> int:
@@ -153,8 +161,8 @@ class RatioBatchSampler(Sampler):
         need = self.num_batches * self.counts[source] * self.world_size
         if source == 0:  # one permutation per epoch, padded from its start
             perm = self._permutation(0, epoch)
-            reps = math.ceil(need / len(perm))
-            return [DrawIndex(self.offsets[0] + int(i), epoch) for i in np.tile(perm, reps)[:need]]
+            n = len(perm)  # a padded copy (drop_last=False) is draw 1 of its sample
+            return [DrawIndex(self.offsets[0] + int(perm[p % n]), p // n) for p in range(need)]
         return self._stream(source, epoch * need, need)
 
     def __iter__(self) -> Iterator[list[DrawIndex]]:

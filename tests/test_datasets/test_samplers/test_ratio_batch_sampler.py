@@ -141,3 +141,29 @@ def test_needs_multi_source_dataset():
         DATA_SAMPLERS.build(
             dict(type='RatioBatchSampler'), default_args=dict(dataset=list(range(5)), batch_size=5)
         )
+
+
+def test_follows_the_sampler_seed_set_after_construction():
+    """EpochSeedHook moves a resumed run's sampler to the checkpoint's seed after the loader is built."""
+
+    class Sampler:
+        def __init__(self):
+            self.dataset, self.seed, self.epoch = FakeMulti((40, 7)), 5, 0
+
+    inner = Sampler()
+    s = DATA_SAMPLERS.build(
+        dict(type='RatioBatchSampler', ratios=(4, 1)), default_args=dict(sampler=inner, batch_size=10)
+    )
+    inner.seed = 9  # what EpochSeedHook.after_load_checkpoint does on resume
+    assert s.seed == 9
+    assert [list(map(int, b)) for b in s] == [list(map(int, b)) for b in build((40, 7), seed=9)]
+
+
+def test_padded_target_copies_get_their_own_draw():
+    s = build((42, 7), batch_size=10, drop_last=False)
+    target = [i for b in s for i in b[:8]]
+    firsts = {}
+    for i in target:
+        firsts.setdefault(int(i), []).append(i.draw)
+    assert sorted(len(v) for v in firsts.values())[-6:] == [2] * 6  # 48 - 42 padded copies
+    assert all(v == list(range(len(v))) for v in firsts.values())
