@@ -100,3 +100,17 @@ def test_plain_head_and_bad_indices_are_refused(checkpoint, tmp_path):
         )
     with pytest.raises(CliUsageError, match=r'--indices \[12\] outside the test split .* \(0\.\.11\)'):
         arbex_confidence.main([CONFIG, checkpoint, '--indices', '1', '12', '--cfg-options', *OPTIONS])
+
+
+def test_first_changed_takes_the_first_samples_whose_label_the_correction_changes(checkpoint, tmp_path):
+    changed = []
+    for i in range(12):
+        ref, _ = _recompute(checkpoint, i)
+        if ref['primary'].argmax() != ref['final'].argmax():
+            changed.append(i)
+    assert changed, 'the fixture must give the correction something to change'
+    n = min(2, len(changed))
+    result = arbex_confidence.main(
+        [CONFIG, checkpoint, '--first-changed', str(n), '--out', str(tmp_path), '--cfg-options', *OPTIONS]
+    )
+    assert [r['index'] for r in result['samples']] == changed[:n]

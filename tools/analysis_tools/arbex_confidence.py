@@ -7,7 +7,8 @@ ARBEx analysis fields into its predictions, as ``ReliabilityBalancingHead`` does
 (the primary distribution l, Eq. 9, "PD" in the paper's figure), ``pred_score`` (``L_final`` after
 reliability balancing, Eq. 19, "CD"), ``anchor_score`` (t_g, Eq. 14), ``attn_score`` (t_a, Eq. 17)
 and ``confidences`` (``C(l), C(t_g), C(t_a), C(L_final)``, Eq. 10-11). Each index is a sample of the
-config's test split, run through ``model.test_step`` on its own.
+config's test split, run through ``model.test_step`` on its own; ``--first-changed N`` instead takes
+the first N samples whose corrected label differs from the primary one (the cases of Fig. 5).
 
 For every sample the spread of a distribution p over the N classes is its standard deviation
 ``std(p) = sqrt(mean_i (p_i - 1/N)²)`` (population, ddof 0): 0 for the uniform distribution, largest
@@ -46,7 +47,14 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='ARBEx primary vs corrected distributions of chosen test samples')
     p.add_argument('config', help='config file of an ARBEx model (ReliabilityBalancingHead)')
     p.add_argument('checkpoint', help='checkpoint written by tools/train.py')
-    p.add_argument('--indices', type=int, nargs='+', required=True, help='test-split sample indices')
+    pick = p.add_mutually_exclusive_group(required=True)
+    pick.add_argument('--indices', type=int, nargs='+', help='test-split sample indices')
+    pick.add_argument(
+        '--first-changed',
+        type=int,
+        metavar='N',
+        help='the first N test samples (in split order) whose corrected label differs from the primary one',
+    )
     p.add_argument('--out', help='output folder (default work_dirs/arbex_confidence/<config name>)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, help='override config entries')
     return p.parse_args(argv)
@@ -139,13 +147,31 @@ def main(argv=None) -> dict:
     cfg = apply_cfg_options(Config.fromfile(a.config), a.cfg_options)
     model = init_model(cfg, a.checkpoint)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    bad = [i for i in a.indices if not 0 <= i < len(dataset)]
-    if bad:
-        raise CliUsageError(f'--indices {bad} outside the test split of {a.config} (0..{len(dataset) - 1})')
-    classes = list(dataset.metainfo.get('classes') or [])
     records, images = [], []
-    for i in a.indices:
-        records.append(sample_distributions(model, dataset, i))
+    if a.first_changed is not None:
+        if a.first_changed < 1:
+            raise CliUsageError(f'--first-changed must be >= 1, got {a.first_changed}')
+        for i in range(len(dataset)):
+            rec = sample_distributions(model, dataset, i)
+            if rec['primary_label'] != rec['corrected_label']:
+                records.append(rec)
+                if len(records) == a.first_changed:
+                    break
+        if not records:
+            raise CliUsageError(
+                f'no test sample of {a.config} has a corrected label that differs from the primary'
+            )
+        indices = [r['index'] for r in records]
+    else:
+        indices = a.indices
+        bad = [i for i in indices if not 0 <= i < len(dataset)]
+        if bad:
+            raise CliUsageError(
+                f'--indices {bad} outside the test split of {a.config} (0..{len(dataset) - 1})'
+            )
+        records = [sample_distributions(model, dataset, i) for i in indices]
+    classes = list(dataset.metainfo.get('classes') or [])
+    for i in indices:
         img = dataset[i]['inputs'].cpu().numpy().transpose(1, 2, 0)
         images.append(img[..., ::-1] if img.shape[2] == 3 else img[..., 0])  # BGR -> RGB
     if not classes:
