@@ -125,7 +125,7 @@ def plot(records: list[dict], images: list, classes: list[str], title: str, path
         ax.set_ylabel('probability', fontsize=7)
         ax.legend(fontsize=7, loc='upper right')
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (2.3 * n)))  # room for the suptitle
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
