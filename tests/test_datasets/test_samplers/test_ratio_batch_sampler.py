@@ -167,3 +167,32 @@ def test_padded_target_copies_get_their_own_draw():
         firsts.setdefault(int(i), []).append(i.draw)
     assert sorted(len(v) for v in firsts.values())[-6:] == [2] * 6  # 48 - 42 padded copies
     assert all(v == list(range(len(v))) for v in firsts.values())
+
+
+def _dist_worker(rank, world, port, out):
+    import torch.distributed as dist
+
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
+    try:
+        s = rbs.RatioBatchSampler(dataset=FakeMulti((48, 30)), batch_size=5, ratios=(4, 1))  # seed synced
+        s.set_epoch(1)
+        with open(f'{out}/rank{rank}.txt', 'w') as f:
+            f.write(f'{s.seed}\n' + '\n'.join(' '.join(str(int(i)) for i in b) for b in s))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.dist
+def test_two_gloo_ranks_share_the_seed_and_split_the_batches(tmp_path):
+    import torch.multiprocessing as mp
+
+    from tests.utils import free_port
+
+    mp.spawn(_dist_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [open(tmp_path / f'rank{r}.txt').read().split('\n') for r in range(2)]
+    assert ranks[0][0] == ranks[1][0]  # one seed, synchronised from rank 0
+    batches = [[list(map(int, line.split())) for line in r[1:]] for r in ranks]
+    assert len(batches[0]) == len(batches[1]) == 48 // 8
+    targets = [{i for b in bs for i in b[:4]} for bs in batches]
+    assert not targets[0] & targets[1] and len(targets[0] | targets[1]) == 48
+    assert all(b0[4] != b1[4] for b0, b1 in zip(*batches))  # the auxiliary slots of one global batch
