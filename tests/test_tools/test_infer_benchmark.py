@@ -3,6 +3,8 @@
 import importlib.util
 import os.path as osp
 
+import numpy as np
+
 from tests.test_inference.infer_utils import write_tiny_model
 from tests.utils import REPO_ROOT
 
@@ -85,3 +87,49 @@ def test_compare_to_every_frame_on_hand_made_rows(tmp_path):
     assert acc['label_agreement'] == 2 / 3 and acc['label_agreement_all'] == 2 / 4
     assert abs(acc['iou_min'] - 80 / 120) < 1e-12 and abs(acc['iou_mean'] - (80 / 120 + 2) / 3) < 1e-12
     assert acc['local_rows'] == 2
+
+
+def test_pasted_head_boxes_hold_the_faces_haar_finds(tmp_path):
+    import cv2
+    from skimage import data
+
+    from ferlab.inference.detectors import HaarFaceDetector
+
+    tool = _tool()
+    video = tool.write_synthetic_video(str(tmp_path / 'v.mp4'), 6, (320, 240))
+    cap, det, inside = cv2.VideoCapture(video), HaarFaceDetector(), []
+    head = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[20:260, 120:360]
+    for i in range(6):
+        ok, img = cap.read()
+        assert ok
+        ((hx, hy, side, _),) = tool.pasted_head_boxes(i, (320, 240))
+        ref = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA).astype(np.float64)
+        # the decoded square is the resized head up to mp4v's loss; 4 px off it is not
+        err = np.abs(img[hy : hy + side, hx : hx + side] - ref).mean()
+        off = np.abs(img[hy + 4 : hy + 4 + side, hx + 4 : hx + 4 + side] - ref).mean()
+        assert err < 6 and off > 2 * err, (err, off)
+        for f in det(img):
+            x, y, w, h = f.box
+            inside.append(hx <= x + w / 2 <= hx + side and hy <= y + h / 2 <= hy + side)
+    assert sum(inside) >= 5  # the detector's faces lie in the pasted squares
+
+
+def test_pasted_face_agreement_on_hand_made_rows(tmp_path):
+    from ferlab.inference.writers import row_fields, write_rows
+
+    tool = _tool()
+    fields = row_fields(['a', 'b'])
+
+    def row(frame, at_face, label):
+        hx, hy, side, _ = tool.pasted_head_boxes(frame, (320, 240))[0]
+        x, y = (hx + side // 4, hy + side // 4) if at_face else (0, 0)
+        return dict.fromkeys(fields) | dict(
+            input='v', frame=frame, x=x, y=y, w=side // 2, h=side // 2, face_found=1, label=label
+        )
+
+    every = [row(0, True, 'a'), row(1, True, 'a'), row(2, True, 'b'), row(2, False, 'a')]
+    sparse = [row(0, True, 'a'), row(2, True, 'a'), row(3, True, 'b'), row(3, False, 'b')]
+    write_rows(str(tmp_path / 'every.csv'), every, fields)
+    write_rows(str(tmp_path / 'sparse.csv'), sparse, fields)
+    out = tool.pasted_face_agreement(str(tmp_path / 'sparse.csv'), str(tmp_path / 'every.csv'), (320, 240))
+    assert out == dict(every_frame_frames=3, sparse_frames=3, both_frames=2, label_agreement=0.5)
