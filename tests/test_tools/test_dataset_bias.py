@@ -116,3 +116,15 @@ def test_synthfer_domains_single_out_the_changed_classes(tmp_path):
     assert dist['neutral'] is None  # no AU active in either domain: undefined, not 0
     defined = {e: d for e, d in dist.items() if d is not None}
     assert min(defined[e] for e in changed) > 10 * max(d for e, d in defined.items() if e not in changed)
+
+
+def test_a_multi_source_config_counts_once_per_source(tmp_path):
+    cfg = 'configs/_base_/datasets/joint_synthfer-au.py'
+    opts = ''.join(f'::train_dataloader.dataset.sources.{s}.dataset.{k}={v}'
+                   for s in (0, 1) for k, v in (('num_samples', 140), ('img_size', 32)))  # fmt: skip
+    s = dataset_bias.main([cfg + opts, '--au-threshold', '0.3', '--out-dir', str(tmp_path)])
+    assert s['datasets'] == ['joint_synthfer-au-0', 'joint_synthfer-au-1']
+    assert sum(s['counts']['joint_synthfer-au-1'].values()) == 140
+    dist = {r['expression']: r['distance'] for r in s['distances'] if r['distance'] is not None}
+    top3 = sorted(dist, key=dist.get)[-3:]
+    assert set(top3) == {'fear', 'disgust', 'sadness'}
