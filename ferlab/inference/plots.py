@@ -101,7 +101,12 @@ def _series_figure(series: dict, classes: Sequence[str], name: str, max_faces: i
     ids.sort()
     left_out = len(series) - len(ids)
     panels = max(1, len(ids))
-    fig = Figure(figsize=(8.0, 1.0 + 2.0 * panels), dpi=100, layout='constrained')
+    height = 1.0 + 2.0 * panels
+    fig = Figure(figsize=(8.0, height), dpi=100)
+    # fixed margins (inches: 0.55 above for the title, 0.5 below for the time axis, the right 21 %
+    # for the legend) instead of matplotlib's constrained layout, which took about 0.7 s of the
+    # 1.2 s a plot of 100 frames took to save on the project's 2 cores
+    fig.subplots_adjust(left=0.1, right=0.79, top=1 - 0.55 / height, bottom=0.5 / height, hspace=0.12)
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     colors = [f'C{k % 10}' for k in range(len(classes))]
     if not ids:
