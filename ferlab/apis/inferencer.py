@@ -96,6 +96,12 @@ class FERInferencer:
         fields: Column names of the rows.
         summary: Counts of the last call (``inputs``, ``frames``, ``faces``,
             ``frames_without_face``, ``errors``, ``failed_inputs``).
+        decision: How scores become the ``label`` of smoothed rows
+            (``backend.meta['decision']``: ``'argmax'`` or ``'cascade'``);
+            unsmoothed rows carry the backend's own labels when it returns them.
+        keyframes: The :class:`~ferlab.inference.keyframes.KeyframeDetector`
+            of the last call (``key_frames`` / ``local_frames`` count the
+            video frames given to the full detector / the local search).
         wait_s: Seconds the calling thread of the last :meth:`iter_results`
             waited for decoded, detected and cropped frames (with
             ``overlap=False``: the time it spent decoding, detecting and
@@ -145,6 +151,7 @@ class FERInferencer:
                 f"backend meta 'decision' must be one of {DECISIONS}, got {self.decision!r}"
             )
         self.summary: dict = {}
+        self.keyframes = None
         self.wait_s = 0.0
 
     @staticmethod
