@@ -9,6 +9,7 @@ import torch
 from mmengine.logging import MMLogger
 
 from ferlab.registry import DATASETS
+from ferlab.utils.errors import FerlabInputError
 
 from .au_vocabulary import au_names as canonical_au_names
 from .au_vocabulary import map_aus
@@ -16,6 +17,10 @@ from .categories import name_label_map
 from .seeding import DrawIndex
 
 LABEL_TYPES = ('expression', 'au')
+
+
+class MultiSourceError(FerlabInputError, ValueError):
+    """A source entry or a source's labels cannot serve as asked (one line naming the source)."""
 
 
 @DATASETS.register_module()
@@ -79,7 +84,7 @@ class MultiSourceDataset:
         lazy_init: bool = False,
     ):
         if not sources:
-            raise ValueError('MultiSourceDataset needs at least one source (the target FER set)')
+            raise MultiSourceError('MultiSourceDataset needs at least one source (the target FER set)')
         self._specs = [self._check_spec(i, dict(s)) for i, s in enumerate(sources)]
         self.datasets = [
             DATASETS.build(s['dataset']) if isinstance(s['dataset'], dict) else s['dataset']
@@ -94,17 +99,17 @@ class MultiSourceDataset:
     @staticmethod
     def _check_spec(i: int, spec: dict) -> dict:
         if 'dataset' not in spec:
-            raise ValueError(
+            raise MultiSourceError(
                 f'MultiSourceDataset source {i}: expected dict(dataset=..., labels=...), got {spec}'
             )
         unknown = set(spec) - {'dataset', 'labels', 'au_names', 'au_threshold'}
         if unknown:
-            raise ValueError(f'MultiSourceDataset source {i}: unknown keys {sorted(unknown)}')
+            raise MultiSourceError(f'MultiSourceDataset source {i}: unknown keys {sorted(unknown)}')
         labels = spec.get('labels', ('expression',) if i == 0 else ('au',))
         labels = (labels,) if isinstance(labels, str) else tuple(labels)
         bad = [x for x in labels if x not in LABEL_TYPES]
         if not labels or bad:
-            raise ValueError(
+            raise MultiSourceError(
                 f'MultiSourceDataset source {i}: labels must be a non-empty subset of {LABEL_TYPES}, got {labels}'
             )
         spec['labels'] = labels
@@ -137,7 +142,7 @@ class MultiSourceDataset:
             self.num_unmapped.append(unmapped)
             self.num_dropped.append(int(len(labels) - len(keep)))
             if not len(keep):
-                raise ValueError(
+                raise MultiSourceError(
                     f'MultiSourceDataset source {s} ({type(ds).__name__}) has no sample with a usable '
                     f'label of {spec["labels"]} (classes {self._classes}, AUs {self._au_names})'
                 )
@@ -164,7 +169,7 @@ class MultiSourceDataset:
     def _source_au_names(self, spec: dict, ds, s: int) -> tuple[str, ...]:
         names = spec.get('au_names') or getattr(ds, 'metainfo', {}).get('au_names')
         if not names:
-            raise ValueError(
+            raise MultiSourceError(
                 f'MultiSourceDataset source {s} ({type(ds).__name__}) is used for AUs but names no AU list: '
                 "its metainfo has no 'au_names'; give au_names=(...) in the source entry"
             )
@@ -180,7 +185,7 @@ class MultiSourceDataset:
         infos = None
         if 'expression' in spec['labels']:
             if not getattr(ds, 'HAS_EXPRESSION', True):
-                raise ValueError(
+                raise MultiSourceError(
                     f'MultiSourceDataset source {s} ({type(ds).__name__}) has no expression labels; '
                     "use labels=('au',)"
                 )
@@ -214,16 +219,18 @@ class MultiSourceDataset:
                 mask = info.get('gt_au_mask', info.get('au_mask'))
                 where = f'MultiSourceDataset source {s} ({type(ds).__name__}), sample {i} ({info.get("img_path", "")})'
                 if values is None:
-                    raise ValueError(f'{where}: expected AU labels (gt_aus) for labels=("au",), found none')
+                    raise MultiSourceError(
+                        f'{where}: expected AU labels (gt_aus) for labels=("au",), found none'
+                    )
                 values = np.asarray(values, dtype=np.float32)
                 if values.shape != (len(src_names),):
-                    raise ValueError(
+                    raise MultiSourceError(
                         f'{where}: expected {len(src_names)} AU values for {src_names}, got shape {values.shape}'
                     )
                 if threshold is not None:
                     values = (values >= threshold).astype(np.float32)
                 elif ((values < 0) | (values > 1)).any():
-                    raise ValueError(
+                    raise MultiSourceError(
                         f'{where}: AU targets must lie in [0, 1] for BCE, got {values.tolist()}; '
                         'set au_threshold in the source entry'
                     )

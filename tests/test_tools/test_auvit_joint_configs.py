@@ -4,6 +4,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from tests.utils import REPO_ROOT as REPO
+
 CPU = {  # config: (sources, AU loss active)
     'auvit_ir18-tiny-64px-cpu_synthfer': (None, False),
     'auvit_ir18-tiny-64px-cpu_synthfer-au': (('expression',), ('au',)),
@@ -113,3 +115,25 @@ def test_real_joint_dataset_configs_serve_ratio_batches(tmp_path, name, ratios):
         assert all(s.gt_au_mask.sum() == 0 for s in samples[: ratios[0]])
         assert all(torch.equal(s.gt_au_mask, torch.ones(21)) for s in samples[ratios[0] :])
         assert tuple(b['inputs'][0].shape) == (3, 112, 112)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    'opts, message',
+    [
+        (['train_dataloader.batch_size=6'],
+         'RatioBatchSampler: batch_size 6 is not divisible by the ratio sum 5 of (4, 1); use a multiple of 5 '
+         '(exact counts per batch)'),
+        (['train_dataloader.dataset.sources.1.labels=(emotion,)'],
+         "MultiSourceDataset source 1: labels must be a non-empty subset of ('expression', 'au'), got ('emotion',)"),
+    ],
+)  # fmt: skip
+def test_bad_joint_settings_end_in_one_line(tmp_path, opts, message):
+    from tests.test_tools.test_cli_errors import _one_error_line, _run
+
+    config = 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer-au.py'
+    sizes = ['train_dataloader.dataset.sources.0.dataset.num_samples=8',
+             'train_dataloader.dataset.sources.1.dataset.num_samples=3']  # fmt: skip
+    proc = _run('tools/train.py', config, '--work-dir', tmp_path / 'w', '--cfg-options', *sizes, *opts,
+                cwd=REPO)  # fmt: skip
+    assert _one_error_line(proc, 'tools/train.py') == message

@@ -10,18 +10,23 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from ferlab.registry import DATA_SAMPLERS
+from ferlab.utils.errors import FerlabInputError
 
 from ..seeding import DrawIndex
+
+
+class RatioBatchSamplerError(FerlabInputError, ValueError):
+    """Ratios, batch size or dataset that cannot give exact per-source counts."""
 
 
 def split_batch(batch_size: int, ratios: Sequence[int]) -> tuple[int, ...]:
     """Per-source counts of one batch: ``batch_size · r_s / Σ r``, exact integers or an error."""
     ratios = tuple(int(r) for r in ratios)
     if not ratios or any(r < 1 for r in ratios):
-        raise ValueError(f'RatioBatchSampler ratios must be positive integers, got {ratios}')
+        raise RatioBatchSamplerError(f'RatioBatchSampler ratios must be positive integers, got {ratios}')
     total = sum(ratios)
     if batch_size % total:
-        raise ValueError(
+        raise RatioBatchSamplerError(
             f'RatioBatchSampler: batch_size {batch_size} is not divisible by the ratio sum {total} '
             f'of {ratios}; use a multiple of {total} (exact counts per batch)'
         )
@@ -96,14 +101,14 @@ class RatioBatchSampler(Sampler):
         self.sampler = sampler
         self.dataset = dataset if dataset is not None else getattr(sampler, 'dataset', None)
         if self.dataset is None or not hasattr(self.dataset, 'source_sizes'):
-            raise TypeError(
+            raise RatioBatchSamplerError(
                 'RatioBatchSampler needs a MultiSourceDataset (a dataset with source_sizes); '
                 f'got {type(self.dataset).__name__}'
             )
         self.sizes = tuple(int(n) for n in self.dataset.source_sizes)
         self.offsets = tuple(int(o) for o in self.dataset.source_offsets)
         if len(ratios) != len(self.sizes):
-            raise ValueError(
+            raise RatioBatchSamplerError(
                 f'RatioBatchSampler: {len(ratios)} ratios {tuple(ratios)} for {len(self.sizes)} sources'
             )
         self.batch_size = int(batch_size)
@@ -119,7 +124,7 @@ class RatioBatchSampler(Sampler):
         per_epoch = self.counts[0] * self.world_size
         n_batches = self.sizes[0] // per_epoch if drop_last else math.ceil(self.sizes[0] / per_epoch)
         if n_batches < 1:
-            raise ValueError(
+            raise RatioBatchSamplerError(
                 f'RatioBatchSampler: the target source has {self.sizes[0]} samples, fewer than one '
                 f'batch share {self.counts[0]} x {self.world_size} rank(s); lower batch_size or set '
                 'drop_last=False'

@@ -6,8 +6,13 @@ import torch
 
 from ferlab.registry import MODELS
 from ferlab.structures import FERDataSample
+from ferlab.utils.errors import FerlabInputError
 
 from .fer_classifier import FERClassifier
+
+
+class JointFERAUError(FerlabInputError, ValueError):
+    """The batch's AU targets do not match the model's AU output."""
 
 
 @MODELS.register_module()
@@ -127,7 +132,7 @@ class JointFERAUClassifier(FERClassifier):
                 continue
             au = s.gt_aus.reshape(-1).float()
             if au.numel() != num_aus:
-                raise ValueError(
+                raise JointFERAUError(
                     f'data sample {i} ({s.metainfo.get("img_path", "")}) has {au.numel()} AU targets, '
                     f"the model outputs {num_aus} AUs; build the dataset with the model's au_names"
                 )

@@ -137,7 +137,7 @@ def test_reads_epoch_and_seed_from_the_dataloader_sampler():
 
 
 def test_needs_multi_source_dataset():
-    with pytest.raises(TypeError, match='MultiSourceDataset'):
+    with pytest.raises(rbs.RatioBatchSamplerError, match='MultiSourceDataset'):
         DATA_SAMPLERS.build(
             dict(type='RatioBatchSampler'), default_args=dict(dataset=list(range(5)), batch_size=5)
         )
