@@ -333,7 +333,7 @@ def summarise(results: list[dict], settings: dict) -> str:
     iters = sorted({r['iterations'] for r in done if r.get('iterations')})
     n_test = sorted({r['num_test'] for r in done})
     head = (f'torch {settings["torch"]}; ARBEx config `{settings["config"]}`, linear `{settings["linear_config"]}`; '
-            f'budget options {settings["budget"]}; {len(done)} runs, training iterations {iters}, '
+            f'budget options {settings["budget"]}, further options {settings["cfg_options"]}; {len(done)} runs, training iterations {iters}, '
             f'test images {n_test}; mean train {np.mean([r["train_seconds"] for r in done]):.0f} s, '
             f'test {np.mean([r["test_seconds"] for r in done]):.0f} s per run.')  # fmt: skip
     cmds = [
