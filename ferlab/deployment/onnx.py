@@ -13,6 +13,11 @@ The exported graph is the model's ``forward(inputs, mode='tensor')``:
   ``EnsembleClassifier`` with ``softmax_sum`` and ``CascadeClassifier``)
   export it as output ``probs``. :func:`export_onnx` tells the two apart by
   running ``predict`` on the traced batch.
+* output ``au_logits``: ``(B, A)`` float32 AU logits, only for a model with an
+  AU output (:func:`ferlab.inference.backends.model_au_names`, e.g. AU-ViT's
+  ``JointFERAUClassifier``, whose ``'tensor'`` output is ``(expr_logits,
+  au_logits)``); consumers apply the sigmoid (``predict``'s ``pred_au_score``),
+  as ``OnnxBackend`` does. Its column names are the metadata's ``au_names``.
 
 Everything a consumer needs to turn a BGR ``uint8`` face crop into ``input``
 is in the model's ``metadata_props`` (string values, JSON-encoded), so an
@@ -23,7 +28,8 @@ key                             value
 ==============================  ======================================================
 ``ferlab_format``               ``1`` (version of this layout)
 ``classes``                     class names, the column order of the output
-``au_names``                    AU names of an AU output, or ``null`` (no AU output)
+``au_names``                    AU names of the ``au_logits`` columns, or ``null`` (no AU output)
+``au_output``                   ``au_logits`` (only with an AU output)
 ``input_size``                  ``[H, W]`` of ``input``
 ``mean`` / ``std``              per-channel, 0-255 scale, in ``input``'s channel order
 ``to_rgb``                      ``true``: swap BGR crops to RGB before normalising
@@ -76,7 +82,7 @@ from ferlab.utils.errors import FerlabInputError
 DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 META_FORMAT = 1
 PROTOBUF_LIMIT = 2**31  # bytes; above it the weights must go to an external data file
-INPUT_NAME, OUTPUT_NAME, PROBS_NAME = 'input', 'logits', 'probs'
+INPUT_NAME, OUTPUT_NAME, PROBS_NAME, AU_OUTPUT_NAME = 'input', 'logits', 'probs', 'au_logits'
 MIN_DYNAMO_OPSET = 18
 
 logger = logging.getLogger(__name__)
@@ -247,15 +253,28 @@ class LogitsModel(nn.Module):
 
     Shapes:
         ``(B, 3, H, W)`` normalised float32 → logits (or probabilities, see
-        :func:`output_kind`) ``(B, C)``.
+        :func:`output_kind`) ``(B, C)``; for a model with an AU output
+        (``with_au``) the pair ``(logits (B, C), au_logits (B, A))``.
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.with_au = bool(getattr(model, 'with_au', False))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         out = self.model(x, mode='tensor')
+        if self.with_au:
+            if not (
+                isinstance(out, (tuple, list))
+                and len(out) == 2
+                and all(isinstance(o, torch.Tensor) and o.dim() == 2 for o in out)
+            ):
+                raise OnnxExportError(
+                    f"{type(self.model).__name__}.forward(mode='tensor') must return (logits (B, C), "
+                    f'au_logits (B, A)) for a model with an AU output, got {type(out).__name__}'
+                )
+            return out[0], out[1]
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
             got = type(out).__name__ if not isinstance(out, torch.Tensor) else tuple(out.shape)
             raise OnnxExportError(
@@ -278,7 +297,7 @@ def _param_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
-def _torch_export(wrapper, dummy, path, opset, external_data, quiet, output_name):
+def _torch_export(wrapper, dummy, path, opset, external_data, quiet, output_names):
     """Write the graph to ``path`` (without metadata); returns the exporter's name."""
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*legacy TorchScript-based ONNX export.*')
@@ -292,7 +311,7 @@ def _torch_export(wrapper, dummy, path, opset, external_data, quiet, output_name
                     (dummy,),
                     path,
                     input_names=[INPUT_NAME],
-                    output_names=[output_name],
+                    output_names=list(output_names),
                     dynamic_shapes={'x': {0: batch}},
                     opset_version=opset,
                     external_data=external_data,
@@ -305,8 +324,8 @@ def _torch_export(wrapper, dummy, path, opset, external_data, quiet, output_name
                 (dummy,),
                 path,
                 input_names=[INPUT_NAME],
-                output_names=[output_name],
-                dynamic_axes={INPUT_NAME: {0: 'batch'}, output_name: {0: 'batch'}},
+                output_names=list(output_names),
+                dynamic_axes={INPUT_NAME: {0: 'batch'}, **{name: {0: 'batch'} for name in output_names}},
                 opset_version=opset,
                 dynamo=False,
             )
@@ -339,8 +358,9 @@ def export_onnx(
         preprocess: Geometric steps for the metadata (see
             :func:`preprocess_steps`); default one bilinear resize to
             ``input_size``.
-        au_names: Names of an AU output (none of the exported graphs has one
-            yet: ``None``).
+        au_names: Names of the AU output's columns; default the model's
+            (:func:`ferlab.inference.backends.model_au_names`). A model with
+            an AU output exports a second output ``au_logits`` ``(B, A)``.
         opset: ONNX opset; >= 18 uses torch's ``torch.export`` exporter,
             lower ones the TorchScript exporter.
         extra_meta: More string metadata (JSON-encoded unless already ``str``).
@@ -354,7 +374,8 @@ def export_onnx(
 
     Raises:
         DeployDependencyError: onnx / onnxscript missing.
-        OnnxExportError: ``classes`` does not match the logits, the file's
+        OnnxExportError: ``classes`` (or ``au_names``) does not match the
+            logits, ``au_names`` are given for a model without an AU output, the file's
             opset differs from ``opset``, or the traced graph fixed the batch
             size.
     """
@@ -366,7 +387,23 @@ def export_onnx(
     wrapper = LogitsModel(model).eval()
     gen = torch.Generator().manual_seed(0)
     dummy = torch.randn(trace_batch, 3, h, w, generator=gen)
+    from ferlab.inference.backends import model_au_names
+
+    model_aus = model_au_names(model)
+    if au_names is None:
+        au_names = model_aus
+    elif model_aus is None:
+        raise OnnxExportError(
+            f'au_names {list(au_names)} given for {type(model).__name__}, which has no AU output'
+        )
     out = wrapper(dummy)
+    au_out = None
+    if wrapper.with_au:
+        out, au_out = out
+        if len(au_names) != au_out.shape[1]:
+            raise OnnxExportError(
+                f'{len(au_names)} AU names {list(au_names)} for a model with {au_out.shape[1]} AU logits'
+            )
     num_logits = out.shape[1]
     if len(classes) != num_logits:
         raise OnnxExportError(
@@ -375,6 +412,7 @@ def export_onnx(
         )
     kind = output_kind(model, dummy, out)
     output_name = OUTPUT_NAME if kind == 'logits' else PROBS_NAME
+    output_names = [output_name] + ([AU_OUTPUT_NAME] if au_out is not None else [])
     meta = dict(
         ferlab_format=META_FORMAT,
         classes=[str(c) for c in classes],
@@ -386,6 +424,7 @@ def export_onnx(
         else [dict(type='resize', size=[h, w], interpolation='bilinear')],
         output=output_name,
         output_kind=kind,
+        **(dict(au_output=AU_OUTPUT_NAME) if au_out is not None else {}),
         opset=int(opset),
         model_type=type(model).__name__,
     )
@@ -399,12 +438,16 @@ def export_onnx(
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         tmp_path = osp.join(tmp, osp.basename(path))
-        meta['exporter'] = _torch_export(wrapper, dummy, tmp_path, int(opset), external, quiet, output_name)
+        meta['exporter'] = _torch_export(wrapper, dummy, tmp_path, int(opset), external, quiet, output_names)
         proto = onnx.load(tmp_path, load_external_data=False)
         got = {o.domain: o.version for o in proto.opset_import}.get('', None)
         if got != int(opset):
             raise OnnxExportError(f'asked for opset {opset}, the exporter wrote opset {got}')
-        for value in (proto.graph.input[0], proto.graph.output[0]):
+        if [o.name for o in proto.graph.output] != output_names:
+            raise OnnxExportError(
+                f'the exporter wrote the outputs {[o.name for o in proto.graph.output]}, expected {output_names}'
+            )
+        for value in (proto.graph.input[0], *proto.graph.output):
             batch_dim = value.type.tensor_type.shape.dim[0]
             if not batch_dim.dim_param:
                 raise OnnxExportError(
@@ -463,6 +506,9 @@ def onnx_parity(
 ) -> dict[int, float]:
     """Max ``|logit_onnxruntime - logit_torch|`` per batch size on seeded random inputs.
 
+    With an AU output (metadata ``au_output``) the maximum is over both the
+    class logits and the AU logits.
+
     Returns:
         ``{batch_size: max_abs_diff}``.
     """
@@ -475,14 +521,23 @@ def onnx_parity(
     wrapper = LogitsModel(model.cpu().eval()).eval()
     gen = torch.Generator().manual_seed(seed)
     out = {}
+    names = [meta['output']] + ([meta['au_output']] if meta.get('au_output') else [])
     for b in batch_sizes:
         x = torch.randn(b, 3, h, w, generator=gen)
         with torch.no_grad():
-            ref = wrapper(x).numpy()
-        got = session.run([meta['output']], {INPUT_NAME: x.numpy()})[0]
-        if got.shape != ref.shape:
+            refs = wrapper(x)
+        refs = [r.numpy() for r in (refs if isinstance(refs, tuple) else (refs,))]
+        gots = session.run(names, {INPUT_NAME: x.numpy()})
+        if len(gots) != len(refs):
             raise OnnxExportError(
-                f'{path}: onnxruntime returned {got.shape} for a batch of {b}, torch {ref.shape}'
+                f'{path}: the graph has outputs {names}, torch returned {len(refs)} tensors'
             )
-        out[b] = float(np.abs(got.astype(np.float64) - ref).max())
+        diff = 0.0
+        for name, got, ref in zip(names, gots, refs):
+            if got.shape != ref.shape:
+                raise OnnxExportError(
+                    f'{path}: onnxruntime returned {name} {got.shape} for a batch of {b}, torch {ref.shape}'
+                )
+            diff = max(diff, float(np.abs(got.astype(np.float64) - ref).max()))
+        out[b] = diff
     return out

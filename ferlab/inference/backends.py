@@ -81,6 +81,53 @@ class Backend:
         raise NotImplementedError
 
 
+#: Keys under which a dataset wrapper holds the dataset(s) it wraps: one dataset
+#: (``ConditionSubset``, ``OpenFaceAUs``, mmengine's ``RepeatDataset`` /
+#: ``ClassBalancedDataset``), ``MultiSourceDataset``'s ``sources[i].dataset``,
+#: mmengine's ``ConcatDataset`` ``datasets[i]``.
+WRAPPER_KEYS = ('dataset', 'sources', 'datasets')
+
+
+def dataset_chain(dataset: dict) -> list[dict]:
+    """The dataset configs from ``dataset`` to the one whose pipeline the model is tested with.
+
+    The rule: a dataset config with a ``pipeline`` key is the one that runs
+    the images; a config without one is a wrapper, and the chain goes on into
+    the dataset it wraps: ``dataset``, else ``sources[0].dataset``
+    (``MultiSourceDataset``'s source 0, the target set), else ``datasets[0]``
+    (``ConcatDataset``'s first). It ends at a config with a pipeline or
+    without any of these keys.
+
+    Args:
+        dataset: A dataset config, e.g. ``cfg.test_dataloader.dataset``.
+
+    Returns:
+        The configs, outermost first; the last one is the innermost dataset.
+    """
+    chain = [dataset]
+    while 'pipeline' not in chain[-1]:
+        ds = chain[-1]
+        inner = ds.get('dataset')
+        if inner is None and ds.get('sources'):
+            inner = ds['sources'][0].get('dataset') if isinstance(ds['sources'][0], dict) else None
+        if inner is None and ds.get('datasets'):
+            inner = ds['datasets'][0]
+        if not isinstance(inner, dict):
+            break
+        chain.append(inner)
+    return chain
+
+
+def innermost_test_dataset(cfg: Config) -> dict:
+    """The innermost dataset config of ``cfg.test_dataloader.dataset`` (:func:`dataset_chain`)."""
+    return dataset_chain(cfg.test_dataloader.dataset)[-1]
+
+
+def config_test_pipeline(cfg: Config) -> list[dict]:
+    """The test pipeline of ``cfg``: the innermost test dataset's ``pipeline`` (:func:`dataset_chain`)."""
+    return list(innermost_test_dataset(cfg).get('pipeline', None) or [])
+
+
 def _pipeline_resize(pipeline: Sequence[dict]) -> tuple[int, int] | None:
     """``(H, W)`` of the first fixed-size ``Resize`` of a test pipeline, else ``None``."""
     for t in pipeline:
@@ -100,18 +147,19 @@ def _pipeline_resize(pipeline: Sequence[dict]) -> tuple[int, int] | None:
 def model_input_size(cfg: Config) -> tuple[int, int]:
     """``(H, W)`` the model of ``cfg`` is tested at.
 
-    The fixed-size ``Resize`` of the test pipeline if there is one, else the
-    test dataset's ``img_size`` (in-memory datasets such as SynthFER render
-    faces at that size), else the config's top-level ``img_size``.
+    The fixed-size ``Resize`` of the test pipeline (:func:`config_test_pipeline`)
+    if there is one, else the ``img_size`` of a test dataset config
+    (innermost first; in-memory datasets such as SynthFER render faces at that
+    size), else the config's top-level ``img_size``.
 
     Raises:
         FerlabInputError: None of them is set.
     """
-    pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
-    size = _pipeline_resize(pipeline)
+    size = _pipeline_resize(config_test_pipeline(cfg))
     if size is not None:
         return size
-    for value in (cfg.test_dataloader.dataset.get('img_size'), cfg.get('img_size')):
+    chain = dataset_chain(cfg.test_dataloader.dataset)
+    for value in [ds.get('img_size') for ds in reversed(chain)] + [cfg.get('img_size')]:
         if value is not None:
             return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
     raise FerlabInputError(
@@ -124,9 +172,10 @@ def model_classes(model: torch.nn.Module, cfg: Config) -> list[str]:
     """Class names in the order of the model's outputs.
 
     From the checkpoint (``meta.dataset_meta.classes``, which
-    ``tools/train.py`` writes), else from the config's test dataset
-    (``metainfo.classes`` or its class's ``METAINFO``, SynthFER's
-    ``label_set``).
+    ``tools/train.py`` writes), else from the config's test dataset, outermost
+    config first (:func:`dataset_chain`: ``metainfo.classes``, a wrapper's
+    ``classes`` such as ``MultiSourceDataset``'s), else the innermost
+    dataset's class ``METAINFO`` (SynthFER's ``label_set``).
 
     Raises:
         FerlabInputError: Neither names the classes, or their number is not
@@ -135,16 +184,21 @@ def model_classes(model: torch.nn.Module, cfg: Config) -> list[str]:
     from ferlab.registry import DATASETS
 
     classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
-    if not classes:
-        ds = cfg.test_dataloader.dataset
+    chain = dataset_chain(cfg.test_dataloader.dataset)
+    for ds in chain:
+        if classes:
+            break
         classes = (ds.get('metainfo') or {}).get('classes')
-        if not classes and ds.get('type') in ('SynthFER', 'SynthFERVideo'):
-            from ferlab.datasets.synthfer.expressions import label_set_classes
+        if not classes and isinstance(ds.get('classes'), (list, tuple)):
+            classes = ds.get('classes')
+    ds = chain[-1]
+    if not classes and ds.get('type') in ('SynthFER', 'SynthFERVideo'):
+        from ferlab.datasets.synthfer.expressions import label_set_classes
 
-            default = 'rafdb' if ds.get('type') == 'SynthFER' else 'affwild2_7'
-            classes = label_set_classes(ds.get('label_set', default))
-        elif not classes and isinstance(ds.get('type'), str) and DATASETS.get(ds.get('type')) is not None:
-            classes = (getattr(DATASETS.get(ds.get('type')), 'METAINFO', None) or {}).get('classes')
+        default = 'rafdb' if ds.get('type') == 'SynthFER' else 'affwild2_7'
+        classes = label_set_classes(ds.get('label_set', default))
+    elif not classes and isinstance(ds.get('type'), str) and DATASETS.get(ds.get('type')) is not None:
+        classes = (getattr(DATASETS.get(ds.get('type')), 'METAINFO', None) or {}).get('classes')
     num = getattr(getattr(model, 'head', None), 'num_classes', None)
     if not classes:
         raise FerlabInputError(
@@ -157,6 +211,38 @@ def model_classes(model: torch.nn.Module, cfg: Config) -> list[str]:
             f'config {cfg.filename}: {len(classes)} class names {classes} for a model with {num} outputs'
         )
     return classes
+
+
+def model_au_names(model: torch.nn.Module) -> list[str] | None:
+    """AU names of the model's AU output, in its column order; ``None`` when it has none.
+
+    A model has an AU output when it says so with ``with_au = True``
+    (:class:`~ferlab.models.classifiers.JointFERAUClassifier`: its
+    ``forward(mode='tensor')`` returns ``(expr_logits (B, C), au_logits (B,
+    A))`` and ``predict`` sets ``pred_au_score = sigmoid(au_logits)``). The
+    names are the model's own ``au_names``, else those of its first sub-module
+    that has them (the backbone's ``AUBranch``, or ``ViTAUToken``). The AU
+    names of the data a model was trained on (``dataset_meta['au_names']``)
+    never make AU columns: a plain classifier trained on AU-labelled data
+    produces no AUs.
+
+    Raises:
+        FerlabInputError: The model has an AU output but no sub-module names its AUs.
+    """
+    if not getattr(model, 'with_au', False):
+        return None
+    names = getattr(model, 'au_names', None)
+    if not names:
+        for module in model.modules():
+            if module is not model and getattr(module, 'au_names', None):
+                names = module.au_names
+                break
+    if not names:
+        raise FerlabInputError(
+            f'{type(model).__name__} has an AU output (with_au=True) but no module names its AUs '
+            '(an AUBranch or backbone with au_names)'
+        )
+    return [str(a) for a in names]
 
 
 class TorchBackend(Backend):
@@ -201,14 +287,13 @@ class TorchBackend(Backend):
         self.cfg = model.cfg
         self.device = device
         self.amp = amp
-        pipeline_cfg = list(self.cfg.test_dataloader.dataset.get('pipeline', []))
+        pipeline_cfg = config_test_pipeline(self.cfg)
         self.pipeline = Compose([TRANSFORMS.build(t) for t in pipeline_cfg])
         self._pipeline_resizes = _pipeline_resize(pipeline_cfg) is not None
-        au_names = (getattr(model, 'dataset_meta', None) or {}).get('au_names')
         self.meta = dict(
             classes=model_classes(model, self.cfg),
             input_size=model_input_size(self.cfg),
-            au_names=list(au_names) if au_names else None,
+            au_names=model_au_names(model),
             decision=model_decision(model),
         )
 
@@ -239,8 +324,15 @@ class TorchBackend(Backend):
             samples = self.model.test_step(batch)
         scores = torch.stack([s.pred_score.float() for s in samples]).cpu().numpy().astype(np.float32)
         au_scores = None
-        if all('pred_au' in s for s in samples):
-            au_scores = torch.stack([s.pred_au.float() for s in samples]).cpu().numpy().astype(np.float32)
+        if self.meta['au_names']:
+            au_scores = (
+                torch.stack([s.pred_au_score.float() for s in samples]).cpu().numpy().astype(np.float32)
+            )
+            if au_scores.shape[1] != len(self.meta['au_names']):
+                raise FerlabInputError(
+                    f'{type(self.model).__name__}: {au_scores.shape[1]} AU scores for the '
+                    f'{len(self.meta["au_names"])} au_names {self.meta["au_names"]}'
+                )
         labels = None
         if all('pred_label' in s for s in samples):
             labels = np.array([int(s.pred_label.reshape(-1)[0]) for s in samples], dtype=np.int64)

@@ -14,7 +14,9 @@ on each crop with OpenCV/mmcv, the same functions the PyTorch path calls:
 2. BGR→RGB when ``to_rgb``, ``(x - mean) / std`` in float32, ``(3, H, W)``;
 3. one ``session.run`` per chunk of ``max_batch`` crops; softmax of the
    logits in float32 (an ``output_kind: probabilities`` export, e.g. CFC-SP's
-   ensemble or cascade, already gives the probabilities).
+   ensemble or cascade, already gives the probabilities);
+4. with an AU output (metadata ``au_output``, ``au_names``): the sigmoid of
+   the ``au_logits`` ``(N, A)`` in float32, as the model's ``pred_au_score``.
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic ``1 / (1 + exp(-x))`` in float32."""
+    return (1.0 / (1.0 + np.exp(-logits.astype(np.float32)))).astype(np.float32)
+
+
 def _providers(device: str) -> list:
     import onnxruntime as ort
 
@@ -110,8 +117,8 @@ class OnnxBackend(Backend):
         max_batch: Crops per ``session.run``.
 
     Attributes:
-        meta: ``classes``, ``input_size`` ``(H, W)``, ``au_names`` (``None``:
-            the exported graphs have no AU output), ``decision``
+        meta: ``classes``, ``input_size`` ``(H, W)``, ``au_names`` (the
+            columns of the ``au_logits`` output; ``None``: no AU output), ``decision``
             (``'cascade'`` for a ``CascadeClassifier``, else ``'argmax'``), ``mean``, ``std``,
             ``to_rgb``, ``preprocess`` and the rest of the file's metadata.
 
@@ -125,7 +132,13 @@ class OnnxBackend(Backend):
     def __init__(self, path: str, device: str = 'cpu', num_threads: int | None = None, max_batch: int = 64):
         import os.path as osp
 
-        from ferlab.deployment.onnx import INPUT_NAME, OUTPUT_NAME, read_onnx_meta, require_deploy
+        from ferlab.deployment.onnx import (
+            INPUT_NAME,
+            OUTPUT_NAME,
+            OnnxExportError,
+            read_onnx_meta,
+            require_deploy,
+        )
 
         if not osp.isfile(str(path)):
             raise InputFileNotFoundError(f'ONNX model {path} does not exist')
@@ -136,6 +149,11 @@ class OnnxBackend(Backend):
         meta['input_size'] = tuple(int(v) for v in meta['input_size'])
         meta['classes'] = [str(c) for c in meta['classes']]
         meta.setdefault('au_names', None)
+        if bool(meta['au_names']) != bool(meta.get('au_output')):
+            raise OnnxExportError(
+                f'{path}: the metadata names AUs {meta["au_names"]} but the AU output is '
+                f'{meta.get("au_output")!r} (both or neither); export it again with tools/deployment/pytorch2onnx.py'
+            )
         # a cascade's label is its coarse-to-fine rule on the 8 probabilities, as in its predict
         meta.setdefault('decision', 'cascade' if meta.get('model_type') == 'CascadeClassifier' else 'argmax')
         self.meta = meta
@@ -146,21 +164,31 @@ class OnnxBackend(Backend):
             options.intra_op_num_threads = int(num_threads)
         self.session = ort.InferenceSession(self.path, sess_options=options, providers=_providers(device))
         self._input, self._output = INPUT_NAME, meta.get('output', OUTPUT_NAME)
+        self._au_output = meta.get('au_output') if meta['au_names'] else None
+
+    def _run(self, names: list[str], inputs: np.ndarray) -> list[np.ndarray]:
+        parts = [
+            self.session.run(names, {self._input: inputs[i : i + self.max_batch]})
+            for i in range(0, len(inputs), self.max_batch)
+        ]
+        return [np.concatenate([p[k] for p in parts]).astype(np.float32) for k in range(len(names))]
 
     def raw(self, inputs: np.ndarray) -> np.ndarray:
         """The graph's output ``(N, C)`` (logits or probabilities, ``meta['output_kind']``) of inputs ``(N, 3, H, W)``."""
-        out = [
-            self.session.run([self._output], {self._input: inputs[i : i + self.max_batch]})[0]
-            for i in range(0, len(inputs), self.max_batch)
-        ]
-        return np.concatenate(out).astype(np.float32)
+        return self._run([self._output], inputs)[0]
 
     def __call__(self, crops: Sequence[np.ndarray]) -> dict:
         if len(crops) == 0:
-            return dict(scores=np.zeros((0, len(self.meta['classes'])), np.float32), au_scores=None)
+            n_au = len(self.meta['au_names']) if self._au_output else None
+            return dict(
+                scores=np.zeros((0, len(self.meta['classes'])), np.float32),
+                au_scores=None if n_au is None else np.zeros((0, n_au), np.float32),
+            )
         inputs = np.stack([preprocess_crop(c, self.meta) for c in crops])
-        out = self.raw(inputs)
+        names = [self._output] + ([self._au_output] if self._au_output else [])
+        outs = self._run(names, inputs)
+        out = outs[0]
         scores = (
             softmax(out) if self.meta.get('output_kind', 'logits') == 'logits' else out.astype(np.float32)
         )
-        return dict(scores=scores, au_scores=None)
+        return dict(scores=scores, au_scores=sigmoid(outs[1]) if self._au_output else None)

@@ -1,7 +1,8 @@
 """Export a trained model to ONNX: ``python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --out model.onnx``.
 
-The file holds the logits graph ``(B, 3, H, W) -> (B, C)`` with a dynamic
-batch axis and, in its metadata, the class names, input size, mean/std,
+The file holds the logits graph ``(B, 3, H, W) -> (B, C)`` (and, for a model
+with an AU output such as AU-ViT's, ``au_logits`` ``(B, A)`` with the AU names
+in the metadata) with a dynamic batch axis and, in its metadata, the class names, input size, mean/std,
 BGR->RGB and the resize of the config's test pipeline, so
 ``FERInferencer('model.onnx')`` and ``tools/infer.py --backend onnxruntime``
 need no config (see docs/inference.md#onnx and :mod:`ferlab.deployment.onnx`).
@@ -75,14 +76,14 @@ def main(argv=None) -> dict:
     cfg = load_config(args)
 
     from ferlab.apis.inference import init_model
-    from ferlab.inference.backends import model_classes, model_input_size
+    from ferlab.inference.backends import config_test_pipeline, model_classes, model_input_size
     from ferlab.utils.checkpoint import check_local_checkpoint
 
     check_local_checkpoint(args.checkpoint)
     input_size = None
     if args.input_size is not None:
         input_size = args.input_size * 2 if len(args.input_size) == 1 else args.input_size
-    pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
+    pipeline = config_test_pipeline(cfg)  # the innermost test dataset's (wrapped test sets)
     if input_size is None and not any(t.get('type') == 'Resize' for t in pipeline):
         try:
             input_size = list(model_input_size(cfg))
@@ -113,12 +114,15 @@ def main(argv=None) -> dict:
     print(
         f'wrote {args.out}: opset {meta["opset"]}, {meta["exporter"]} exporter, input (B, 3, {h}, {w}), '
         f'{meta["output"]} (B, {len(meta["classes"])})'
+        + (f', {meta["au_output"]} (B, {len(meta["au_names"])})' if meta.get('au_output') else '')
         + (f', weights in {meta["external_data"]}' if meta['external_data'] else '')
     )
     if not args.no_verify:
         parity = onnx_parity(model, args.out, (1, 3))
         print(
-            'onnxruntime vs torch, max |logit diff|: '
+            'onnxruntime vs torch, max |logit diff|'
+            + (' (class and AU logits)' if meta.get('au_output') else '')
+            + ': '
             + ', '.join(f'batch {b}: {d:.2e}' for b, d in parity.items())
         )
         worst = max(parity.values())
