@@ -238,7 +238,8 @@ def test_auvit_without_its_au_output_gets_no_au_columns(tmp_path):
 @pytest.mark.slow
 def test_auvit_onnx_export_gives_the_same_au_columns(auvit, crop_files, tmp_path):
     pytest.importorskip('onnxruntime', reason='the deploy extra (onnxruntime) is not installed')
-    from ferlab.deployment.onnx import read_onnx_meta
+    from ferlab.apis import init_model
+    from ferlab.deployment.onnx import onnx_parity, read_onnx_meta
     from ferlab.inference.onnx_backend import OnnxBackend
 
     cfg_path, ckpt = auvit
@@ -248,6 +249,10 @@ def test_auvit_onnx_export_gives_the_same_au_columns(auvit, crop_files, tmp_path
     out = str(tmp_path / 'auvit.onnx')
     meta = export([cfg_path, ckpt, '--out', out])
     assert max(meta['parity'].values()) <= 1e-4  # class and AU logits, batch 1 and 3
+    model = init_model(cfg_path, ckpt)
+    parity = onnx_parity(model, out, (1, 3, 8))  # max |d| over both outputs
+    print('AU-ViT onnx parity', parity)
+    assert max(parity.values()) <= 1e-4
     torch_backend = TorchBackend(cfg_path, ckpt)
     au_names = torch_backend.meta['au_names']
     assert read_onnx_meta(out)['au_names'] == au_names and meta['au_output'] == 'au_logits'
