@@ -136,7 +136,9 @@ def inference_model(
         ``pred_score`` ``(C,)`` (softmax) and ``pred_label`` ``(1,)``.
     """
     images = [images] if isinstance(images, (str, np.ndarray)) else list(images)
-    pipeline = Compose([TRANSFORMS.build(t) for t in model.cfg.test_dataloader.dataset.pipeline])
+    from ferlab.inference.backends import config_test_pipeline  # the innermost wrapped test dataset's
+
+    pipeline = Compose([TRANSFORMS.build(t) for t in config_test_pipeline(model.cfg)])
     batch = []
     for img in images:
         info = dict(img_path=img) if isinstance(img, str) else dict(img=img, img_path='<array>')

@@ -79,6 +79,17 @@ def test_inference_matches_recomputation_from_the_checkpoint(trained):
     assert np.abs(fresh - ref['scores']).max() > 1e-4
 
 
+@pytest.mark.e2e
+def test_wrapped_test_split_uses_the_inner_pipeline(trained):
+    """A test split wrapped by a dataset wrapper keeps its pipeline one level down."""
+    opts, ckpt = trained['opts'], trained['ckpts'][1]
+    ref = recompute_test_scores(CONFIG, ckpt, opts)
+    cfg = _cfg(CONFIG, opts)
+    cfg.test_dataloader.dataset = dict(type='RepeatDataset', times=1, dataset=cfg.test_dataloader.dataset)
+    preds = inference_model(init_model(cfg, ckpt), ref['img_paths'])
+    np.testing.assert_allclose(_scores(preds), ref['scores'], atol=1e-5)
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'checkpoint file .*nope\.pth does not exist'):
         init_model(CONFIG, str(tmp_path / 'nope.pth'))
