@@ -159,7 +159,7 @@ def test_frozen_stages_and_resize_input():
 @pytest.mark.parametrize(
     'kwargs, match',
     [
-        (dict(depth=34), 'depth'),
+        (dict(depth=35), 'depth'),
         (dict(num_stages=0), 'num_stages'),
         (dict(num_stages=3, out_indices=(3,)), 'out_indices'),
         (dict(num_stages=3, with_output_layer=True), 'num_stages=4'),
