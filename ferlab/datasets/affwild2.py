@@ -71,6 +71,24 @@ class _FrameTable(BaseDataset):
     def get_subset(self, indices):
         raise NotImplementedError('AffWild2 keeps numpy columns; select samples with indices=... instead')
 
+    def _read_video_columns(self, ann_dir: str) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray]:
+        """Every ``<video>.txt`` of ``ann_dir`` through ``self._load_video``, concatenated.
+
+        Returns:
+            ``(video names, video index (N,) int32, frame index (N,), values (N, ...))``.
+        """
+        txts = sorted(f for f in os.listdir(ann_dir) if f.endswith('.txt'))
+        if not txts:
+            raise DatasetFormatError(ann_dir, None, 'one <video>.txt per video', 'no .txt files')
+        videos, vids, frames, values = [], [], [], []
+        for txt in txts:
+            frame, value = self._load_video(osp.join(ann_dir, txt))
+            vids.append(np.full(len(frame), len(videos), np.int32))
+            videos.append(osp.splitext(txt)[0])
+            frames.append(frame)
+            values.append(value)
+        return tuple(videos), np.concatenate(vids), np.concatenate(frames), np.concatenate(values)
+
 
 @DATASETS.register_module()
 class AffWild2(BaseFERDataset, _FrameTable):
@@ -211,17 +229,7 @@ class AffWild2(BaseFERDataset, _FrameTable):
         )
 
     def _load_columns(self):
-        ann_dir = self.find_ann_dir()
-        txts = sorted(f for f in os.listdir(ann_dir) if f.endswith('.txt'))
-        if not txts:
-            raise DatasetFormatError(ann_dir, None, 'one <video>.txt per video', 'no .txt files')
-        videos, vids, frames, labels = [], [], [], []
-        for txt in txts:
-            frame, label = self._load_video(osp.join(ann_dir, txt))
-            vids.append(np.full(len(frame), len(videos), np.int32))
-            videos.append(osp.splitext(txt)[0])
-            frames.append(frame)
-            labels.append(label)
+        columns = self._read_video_columns(self.find_ann_dir())
         logger = MMLogger.get_current_instance()
         if self.num_unannotated:
             logger.info(f'AffWild2 ({self.split}): skipped {self.num_unannotated} unannotated frames (-1)')
@@ -230,7 +238,7 @@ class AffWild2(BaseFERDataset, _FrameTable):
                 f'AffWild2 ({self.split}): skipped {self.num_missing_images} annotated frames whose image '
                 f'is missing under {self._img_root}'
             )
-        return tuple(videos), np.concatenate(vids), np.concatenate(frames), np.concatenate(labels)
+        return columns
 
     def _load_video(self, path: str) -> tuple[np.ndarray, np.ndarray]:
         """``(frame_idx int32, label int64)`` of a video's annotated frames that have an image."""

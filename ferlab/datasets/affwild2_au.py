@@ -114,17 +114,7 @@ class AffWild2AU(BaseFERDataset, _FrameTable):
         self.check_root()
         self.num_unannotated = self.num_missing_images = 0
         self._img_root = osp.join(self.data_root, self.img_dir)
-        ann_dir = self.find_ann_dir()
-        txts = sorted(f for f in os.listdir(ann_dir) if f.endswith('.txt'))
-        if not txts:
-            raise DatasetFormatError(ann_dir, None, 'one <video>.txt per video', 'no .txt files')
-        videos, vids, frames, values = [], [], [], []
-        for txt in txts:
-            frame, value = self._load_video(osp.join(ann_dir, txt))
-            vids.append(np.full(len(frame), len(videos), np.int32))
-            videos.append(osp.splitext(txt)[0])
-            frames.append(frame)
-            values.append(value)
+        videos, vid, frame, value = self._read_video_columns(self.find_ann_dir())
         logger = MMLogger.get_current_instance()
         if self.num_unannotated:
             logger.info(
@@ -135,7 +125,6 @@ class AffWild2AU(BaseFERDataset, _FrameTable):
                 f'AffWild2AU ({self.split}): skipped {self.num_missing_images} annotated frames whose image is '
                 f'missing under {self._img_root}'
             )
-        vid, frame, value = np.concatenate(vids), np.concatenate(frames), np.concatenate(values)
         if not len(vid):
             raise AUConfigError(
                 f'AffWild2AU: split {self.split!r} under {self.data_root!r} is empty (no usable samples); '
@@ -144,7 +133,7 @@ class AffWild2AU(BaseFERDataset, _FrameTable):
         if self._indices is not None:
             keep = AffWild2._subset_rows(len(vid), self._indices)
             vid, frame, value = vid[keep], frame[keep], value[keep]
-        self._videos, self._vid, self._frame, self._values = tuple(videos), vid, frame, value
+        self._videos, self._vid, self._frame, self._values = videos, vid, frame, value
         self._fully_initialized = True
 
     def __len__(self) -> int:
