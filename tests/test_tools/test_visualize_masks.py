@@ -143,3 +143,23 @@ def test_errors(data, tmp_path):
               'model.backbone.num_heads=2', 'model.head.in_channels=32'])  # fmt: skip
     with pytest.raises(ValueError, match='not MGN or MVT'):
         main([osp.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py'), ckpt, '--images', *data['imgs']])
+
+
+def test_wrapped_test_set_uses_the_innermost_pipeline(data, tmp_path):
+    """A config whose test set is wrapped (RepeatDataset around the RAF-DB set) shows the same panels."""
+    from tools.analysis_tools.visualize_masks import main
+
+    cfg = _cfg(MGN_CFG, 1)
+    mgn = MODELS.build(cfg.model)
+    _randomise(mgn.generator, seed=3)
+    ckpt = str(tmp_path / 'mgn.pth')
+    atomic_save(dict(state_dict=mgn.state_dict()), ckpt)
+    plain = main([MGN_CFG, ckpt, '--images', data['imgs'][0], '--out-dir', str(tmp_path / 'plain'),
+                  '--cfg-options', *_options(1)])  # fmt: skip
+    cfg.test_dataloader.dataset = dict(
+        type='RepeatDataset', times=2, dataset=cfg.test_dataloader.dataset.to_dict()
+    )
+    wrapped_cfg = str(tmp_path / 'mgn_wrapped.py')
+    cfg.dump(wrapped_cfg)
+    wrapped = main([wrapped_cfg, ckpt, '--images', data['imgs'][0], '--out-dir', str(tmp_path / 'wrapped')])
+    np.testing.assert_array_equal(cv2.imread(wrapped[0]), cv2.imread(plain[0]))

@@ -10,7 +10,8 @@ For every image it writes ``OUT_DIR/<stem>_cam.png``: a row with the
 network input, the Grad-CAM (or Grad-CAM++) overlay for the predicted (or
 given) class and, for models whose head exposes ``get_attention_maps`` (DAN's
 :class:`AttentionFusionHead`), the overlay of each attention head's spatial
-map. Images go through the config's test pipeline.
+map. Images go through the config's test pipeline (that of the innermost
+dataset when the test set is wrapped).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
 
 from ferlab.apis import init_model  # noqa: E402
+from ferlab.inference.backends import config_test_pipeline, dataset_chain  # noqa: E402
 from ferlab.registry import DATASETS  # noqa: E402
 from ferlab.utils import InputFileNotFoundError, apply_cfg_options, register_all_modules  # noqa: E402
 from ferlab.visualization.cam import GradCAM, make_grid, normalize_maps, overlay_heatmap  # noqa: E402
@@ -57,11 +59,22 @@ def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
 
 
 def class_names(cfg: Config, num_classes: int | None) -> tuple | None:
-    """Class names of the test dataset (``classes=`` override or its ``METAINFO``), if they fit the head."""
-    ds_cfg = cfg.test_dataloader.dataset
-    names = ds_cfg.get('classes')
+    """Class names of the test dataset, if they fit the head.
+
+    The first ``classes=`` override or ``metainfo.classes`` from the outermost
+    dataset config inwards (a wrapped test set: ``RepeatDataset``,
+    ``ConcatDataset``, ``ConditionSubset``, ...; :func:`dataset_chain`), else
+    the innermost dataset's class ``METAINFO``.
+    """
+    chain = dataset_chain(cfg.test_dataloader.dataset)
+    names = None
+    for ds_cfg in chain:
+        names = ds_cfg.get('classes') or (ds_cfg.get('metainfo') or {}).get('classes')
+        if isinstance(names, (list, tuple)) and names:
+            break
+        names = None
     if names is None:
-        ds_cls = DATASETS.get(ds_cfg.get('type', ''))
+        ds_cls = DATASETS.get(chain[-1].get('type', ''))
         names = getattr(ds_cls, 'METAINFO', {}).get('classes')
     if names and (num_classes is None or len(names) == num_classes):
         return tuple(names)
@@ -74,7 +87,7 @@ def main(argv=None) -> list[str]:
     cfg = Config.fromfile(args.config)
     apply_cfg_options(cfg, args.cfg_options)
     model = build_model(cfg, args.checkpoint)
-    pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    pipeline = Compose(config_test_pipeline(cfg))  # the innermost dataset's, for a wrapped test set
     cam = GradCAM(model, args.target_layer, plusplus=args.method == 'gradcam++')
     classes = class_names(cfg, getattr(model.head, 'num_classes', None))
     os.makedirs(args.out_dir, exist_ok=True)

@@ -31,6 +31,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 
 from ferlab.apis import init_model  # noqa: E402
+from ferlab.inference.backends import config_test_pipeline  # noqa: E402
 from ferlab.models import STAGE2_MASKS, stage2_keep_mask  # noqa: E402
 from ferlab.registry import TRANSFORMS  # noqa: E402
 from ferlab.utils import InputFileNotFoundError, apply_cfg_options, register_all_modules  # noqa: E402
@@ -84,7 +85,8 @@ def render(
     cfg: Config, model: torch.nn.Module, images: list[str], stage2_mask: str = 'same'
 ) -> list[np.ndarray]:
     """BGR uint8 rows ``(H, 3W, 3)``, one per image, from ``model``'s mask generator."""
-    pipeline = Compose([TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
+    # the innermost dataset's pipeline when the test set is wrapped (RepeatDataset, ConditionSubset, ...)
+    pipeline = Compose([TRANSFORMS.build(t) for t in config_test_pipeline(cfg)])
     preprocessor = model.data_preprocessor
     generator = mask_generator(model)
     rows = []
