@@ -1,4 +1,4 @@
-from .auvit import IRViTAU, ViTAU, ViTAUToken
+from .auvit import IRViTAU, IRViTAUToken, ViTAU, ViTAUToken
 from .iresnet import IResNet
 from .mobilefacenet import MobileFaceNet
 from .posterv2 import PosterFusionViT, PosterV2, PyramidTokenEmbed, WindowCrossAttention
@@ -8,6 +8,7 @@ from .vit import ViTBackbone
 
 __all__ = [
     'IRViTAU',
+    'IRViTAUToken',
     'ViTAU',
     'ViTAUToken',
     'IResNet',

@@ -74,8 +74,12 @@ class ConvFFN(nn.Module):
     used by its released models) has a BatchNorm after each of the three
     layers: ``with_bn=True``. The paper names no normalisation: default off.
 
+    Tokens without a lattice position (a class or AU token placed before the
+    ``H·W`` patch tokens) take the same ``fc1``/``fc2`` but skip the depth-wise
+    convolution: ``fc2(GELU(fc1(t)))``.
+
     Shapes:
-        ``(B, H·W, C)`` → ``(B, H·W, C)``.
+        ``(B, P + H·W, C)`` → ``(B, P + H·W, C)`` (``P >= 0`` leading tokens).
     """
 
     def __init__(self, dim: int, hidden: int, drop: float = 0.0, with_bn: bool = False):
@@ -96,6 +100,14 @@ class ConvFFN(nn.Module):
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         B, N, _ = x.shape
         H, W = hw
+        prefix = N - H * W
+        if prefix < 0:
+            raise ValueError(f'ConvFFN got {N} tokens for a {H}x{W} lattice')
+        if prefix:
+            if self.with_bn:
+                raise ValueError('ConvFFN with_bn=True takes patch tokens only (no leading tokens)')
+            extra = self.drop(self.fc2(self.drop(self.act(self.fc1(x[:, :prefix])))))
+            return torch.cat([extra, self.forward(x[:, prefix:], hw)], dim=1)
         bn1, bn2, bn3 = (self.bn1, self.bn2, self.bn3) if self.with_bn else (None, None, None)
         x = self.drop(self.act(self._bn(self.fc1(x), bn1)))
         x = x.transpose(1, 2).reshape(B, -1, H, W)
@@ -326,9 +338,9 @@ class IRViTAU(BaseModule):
                 hw = PatchMerging.out_size(hw)
         self.out_hw = hw
         tap_dim = embed_dims[[i for i, d in enumerate(depths) if sum(depths[: i + 1]) >= au_tap][0]]
-        self.au_branch = _build_au_branch(au_branch, tap_dim, self.block_hw[au_tap - 1][0], au_names)
         if self.block_hw[au_tap - 1][0] != self.block_hw[au_tap - 1][1]:
             raise ValueError('IRViTAU: the AU branch needs a square grid')
+        self._build_au_output(au_branch, tap_dim, self.block_hw[au_tap - 1][0], au_names, eps)
         if head == 'gap':
             self.norm = nn.LayerNorm(embed_dims[-1], eps=eps)
             self.out_channels = embed_dims[-1]
@@ -341,6 +353,10 @@ class IRViTAU(BaseModule):
             )
             self.norm = nn.LayerNorm(flatten_dim, eps=eps)
             self.out_channels = flatten_dim
+
+    def _build_au_output(self, au_branch: dict | None, dim: int, grid: int, au_names: Sequence, eps: float):
+        """The AU output read after block ``au_tap``: an :class:`AUBranch` on the ``grid × grid`` map."""
+        self.au_branch = _build_au_branch(au_branch, dim, grid, au_names)
 
     def init_weights(self) -> None:
         """``init_cfg`` (children keep their own), position embedding ~ N(0, 0.02²), then IR-50 weights."""
@@ -367,14 +383,7 @@ class IRViTAU(BaseModule):
         Returns:
             ``(expr_feat (B, D), au_logits (B, A))``.
         """
-        x = self.patch_embed(self.cnn(inputs)[-1])
-        B, C, H, W = x.shape
-        if (H, W) != (self.grid, self.grid):
-            raise ValueError(
-                f'IRViTAU was built for {self.grid * 8}px inputs ({self.grid}x{self.grid} tokens), got '
-                f'{tuple(inputs.shape[-2:])} images'
-            )
-        x = self.pos_drop(x.flatten(2).transpose(1, 2) + self.pos_embed)
+        x = self._tokens(inputs)
         au_logits = None
         for i, blk in enumerate(self.blocks):
             x = blk(x, self.block_hw[i])
@@ -382,11 +391,95 @@ class IRViTAU(BaseModule):
                 au_logits = self.au_branch(x)
             if str(i) in self.merges:
                 x = self.merges[str(i)](x, self.block_hw[i])
+        return self._pool(x), au_logits
+
+    def _tokens(self, inputs: torch.Tensor) -> torch.Tensor:
+        """CNN embedding + position embedding: ``(B, 3, S, S)`` → ``(B, N, C)`` patch tokens."""
+        x = self.patch_embed(self.cnn(inputs)[-1])
+        B, C, H, W = x.shape
+        if (H, W) != (self.grid, self.grid):
+            raise ValueError(
+                f'{type(self).__name__} was built for {self.grid * 8}px inputs ({self.grid}x{self.grid} '
+                f'tokens), got {tuple(inputs.shape[-2:])} images'
+            )
+        return self.pos_drop(x.flatten(2).transpose(1, 2) + self.pos_embed)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Expression feature of the last tokens ``(B, N, C)`` → ``(B, D)`` (GAP + LN or patch-flatten)."""
         if self.head_type == 'gap':
-            feat = self.norm(x.mean(dim=1))
-        else:
-            feat = self.norm(self.flatten(x))
-        return feat, au_logits
+            return self.norm(x.mean(dim=1))
+        return self.norm(self.flatten(x))
+
+
+@MODELS.register_module()
+class IRViTAUToken(IRViTAU):
+    """Table VIII's "AU token" baseline on the CNN-ViT trunk of :class:`IRViTAU`.
+
+    The paper adds the AU token to its vanilla ViT (:class:`ViTAUToken`): a
+    learned token concatenated with the patch embeddings, an MLP on it
+    estimating the AUs. Here the same token joins the CNN-ViT's patch tokens
+    (placed before them; it has no lattice position, so the Conv-FFN passes it
+    through its linear layers only, and no position embedding) and takes part
+    in the attention of blocks ``1..au_tap``; after block ``au_tap`` it is read
+    (``LN`` → ``fc2(GELU(fc1(t)))``, ``au_mlp_hidden=0``: one Linear) and
+    dropped, so the blocks after the tap, the merging and the expression
+    feature see the patch tokens only — the same tap as the AU branch it
+    replaces, which makes the two a like-for-like comparison. The token must be
+    read in the first stage (patch merging changes the width).
+
+    Args:
+        au_mlp_hidden: Hidden width of the AU MLP (``None``: the token width).
+        **kwargs: :class:`IRViTAU` arguments (``au_branch`` is not used).
+
+    Shapes:
+        ``(B, 3, S, S)`` → ``((B, D), (B, A))``.
+    """
+
+    def __init__(self, au_mlp_hidden: int | None = None, **kwargs):
+        self._au_mlp_hidden = au_mlp_hidden
+        super().__init__(**kwargs)
+        depths = list(kwargs.get('depths', (4, 2)))
+        if len(depths) > 1 and self.au_tap > depths[0]:
+            raise ValueError(
+                f'IRViTAUToken reads the AU token in the first stage (au_tap <= {depths[0]}); got {self.au_tap}'
+            )
+
+    def _build_au_output(self, au_branch: dict | None, dim: int, grid: int, au_names: Sequence, eps: float):
+        """The AU token and its LN + MLP (``au_branch`` is not used)."""
+        self.au_names = tuple(f'AU{au_number(a)}' for a in au_names)
+        if not self.au_names or len(set(self.au_names)) != len(self.au_names):
+            raise ValueError(
+                f'IRViTAUToken au_names must be non-empty without duplicates, got {list(au_names)}'
+            )
+        d = int(self.patch_embed.out_channels)
+        hidden = d if self._au_mlp_hidden is None else int(self._au_mlp_hidden)
+        self.au_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.au_norm = nn.LayerNorm(d, eps=eps)
+        layers = (
+            [nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, len(self.au_names))]
+            if hidden
+            else [nn.Linear(d, len(self.au_names))]
+        )
+        self.au_head = nn.Sequential(*layers)
+
+    def init_weights(self) -> None:
+        """:class:`IRViTAU` initialisation; the AU token ~ N(0, 0.02²)."""
+        super().init_weights()
+        trunc_normal_(self.au_token, std=0.02)
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expression feature and AU logits (``(B, D)``, ``(B, A)``)."""
+        x = self._tokens(inputs)
+        x = torch.cat([self.au_token.expand(x.shape[0], -1, -1), x], dim=1)
+        au_logits = None
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, self.block_hw[i])
+            if i + 1 == self.au_tap:
+                au_logits = self.au_head(self.au_norm(x[:, 0]))
+                x = x[:, 1:]
+            if str(i) in self.merges:
+                x = self.merges[str(i)](x, self.block_hw[i])
+        return self._pool(x), au_logits
 
 
 class _TimmViTBase(BaseModule):
@@ -542,4 +635,4 @@ class ViTAUToken(_TimmViTBase):
         return x[:, 0], self.au_head(x[:, 1])
 
 
-__all__ = ['IRViTAU', 'ViTAU', 'ViTAUToken', 'ConvFFN', 'PatchMerging']
+__all__ = ['IRViTAU', 'IRViTAUToken', 'ViTAU', 'ViTAUToken', 'ConvFFN', 'PatchMerging']

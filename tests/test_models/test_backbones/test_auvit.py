@@ -136,6 +136,59 @@ def test_au_token_baseline():
         assert not torch.allclose(m(x)[0], feat)
 
 
+def test_conv_ffn_leading_tokens_skip_the_convolution():
+    ffn = ConvFFN(4, 8).eval()
+    grid = torch.randn(2, 9, 4)
+    tok = torch.randn(2, 1, 4)
+    with torch.no_grad():
+        out = ffn(torch.cat([tok, grid], dim=1), (3, 3))
+        # the leading token: fc2(GELU(fc1(t))), by hand
+        by_hand = torch.nn.functional.linear(
+            torch.nn.functional.gelu(torch.nn.functional.linear(tok, ffn.fc1.weight, ffn.fc1.bias)),
+            ffn.fc2.weight,
+            ffn.fc2.bias,
+        )
+    torch.testing.assert_close(out[:, :1], by_hand)
+    torch.testing.assert_close(out[:, 1:], ffn(grid, (3, 3)))  # the lattice is unchanged by the token
+    with pytest.raises(ValueError, match='tokens for a 4x4 lattice'):
+        ffn(grid, (4, 4))
+
+
+def test_irvitau_token_baseline_reads_the_token_after_block_k():
+    m = _build(dict(TINY_IR, type='IRViTAUToken', au_tap=2, au_names=['AU1', 'AU12', 'AU25']))
+    assert not hasattr(m, 'au_branch') and m.au_names == ('AU1', 'AU12', 'AU25')
+    seen = {}
+    m.blocks[0].register_forward_hook(lambda mod, args, out: seen.update(n0=out.shape[1]))
+    m.blocks[1].register_forward_hook(lambda mod, args, out: seen.update(x1=out))
+    m.blocks[2].register_forward_hook(lambda mod, args, out: seen.update(n2=out.shape[1]))
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        feat, au = m(x)
+        assert seen['n0'] == 1 + 16 and seen['n2'] == 4  # token + 4x4 patches; after merging 2x2, no token
+        t = seen['x1'][:, 0]
+        ln = torch.nn.functional.layer_norm(t, (32,), m.au_norm.weight, m.au_norm.bias, 1e-6)
+        torch.testing.assert_close(au, m.au_head(ln))
+        assert feat.shape == (3, 24) and au.shape == (3, 3)
+        # the token takes part in the attention before the tap: it changes the expression feature
+        m.au_token.add_(torch.randn_like(m.au_token))  # not a constant: LN would remove it
+        feat2, _ = m(x)
+        assert not torch.allclose(feat2, feat)
+        # blocks after the tap do not change the AU logits
+        for p in m.blocks[2].parameters():
+            p.add_(0.5)
+        _, au3 = m(x)
+        _, au2 = m(x)
+    torch.testing.assert_close(au3, au2)
+    for i in (0, 2):
+        with torch.no_grad():
+            f1, a1 = m(x[i : i + 1])
+            fb, ab = m(x)
+        torch.testing.assert_close(a1, ab[i : i + 1], rtol=0, atol=1e-5)
+        torch.testing.assert_close(f1, fb[i : i + 1], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match='first stage'):
+        _build(dict(TINY_IR, type='IRViTAUToken', au_tap=3, au_branch=dict(regions='2')))
+
+
 def test_pretrained_ir50_ms1m_layout_loads_stage_1_to_3(tmp_path):
     torch.manual_seed(3)
     full = MODELS.build(dict(type='IResNet', depth=18, num_stages=4, input_size=32, with_output_layer=True))
