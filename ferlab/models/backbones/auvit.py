@@ -245,6 +245,8 @@ class IRViTAU(BaseModule):
         drop_rate, attn_drop_rate, drop_path_rate: Regularisation.
         eps: LayerNorm epsilon (1e-6).
         fused: Fused ``scaled_dot_product_attention``.
+        cnn_widths: IResNet stage widths (default ``(64, 128, 256)``;
+            narrower ones for CPU-scale runs from scratch).
         init_cfg: mmengine init config.
 
     Shapes:
@@ -278,6 +280,7 @@ class IRViTAU(BaseModule):
         drop_path_rate: float = 0.0,
         eps: float = 1e-6,
         fused: bool = True,
+        cnn_widths: Sequence[int] | None = None,
         init_cfg: dict | list | None = None,
     ):
         if init_cfg is None:
@@ -305,7 +308,12 @@ class IRViTAU(BaseModule):
         self.head_type, self.au_tap, self.multi_stage = head, au_tap, multi_stage
         self.cnn = MODELS.build(
             dict(
-                type='IResNet', depth=depth, num_stages=3, input_size=input_size, frozen_stages=frozen_stages
+                type='IResNet',
+                depth=depth,
+                num_stages=3,
+                input_size=input_size,
+                frozen_stages=frozen_stages,
+                widths=cnn_widths,
             )
         )
         self.pretrained = pretrained

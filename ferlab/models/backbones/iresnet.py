@@ -117,6 +117,10 @@ class IResNet(BaseModule):
         pretrained: Local face.evoLVe-layout file (``.pth``/``.safetensors``;
             POSTER++'s ``body1..3`` layout is converted); keys of dropped
             stages are ignored. A missing file raises ``FileNotFoundError``.
+        widths: Channels of the stages (default ``(64, 128, 256, 512)``, the
+            published networks'; the stem has ``widths[0]``). Narrower widths
+            are for CPU-scale experiments trained from scratch (pretrained
+            files have the default widths).
         init_cfg: mmengine init config.
 
     Shapes:
@@ -149,6 +153,7 @@ class IResNet(BaseModule):
         drop_ratio: float = 0.0,
         frozen_stages: int = -1,
         pretrained: str | None = None,
+        widths: Sequence[int] | None = None,
         init_cfg: dict | list | None = None,
     ):
         if depth not in self.arch_settings:
@@ -162,6 +167,11 @@ class IResNet(BaseModule):
             raise ValueError(f'IResNet out_indices {out_indices} outside 0..{num_stages - 1}')
         if with_output_layer and num_stages != 4:
             raise ValueError(f'with_output_layer=True needs num_stages=4, got {num_stages}')
+        widths = tuple(int(w) for w in (STAGE_CHANNELS if widths is None else widths))
+        if len(widths) < num_stages or min(widths[:num_stages]) < 1:
+            raise ValueError(
+                f'IResNet widths {widths} must give a positive width for each of {num_stages} stages'
+            )
         if input_size % 16 != 0 or input_size <= 0:
             raise ValueError(f'IResNet input_size must be a positive multiple of 16, got {input_size}')
         if not -1 <= frozen_stages <= num_stages:
@@ -181,28 +191,29 @@ class IResNet(BaseModule):
         self.pretrained = pretrained
         self.units = self.arch_settings[depth][:num_stages]
 
+        self.widths = widths[:num_stages]
         self.input_layer = nn.Sequential(
-            nn.Conv2d(3, 64, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(64),
-            nn.PReLU(64),
+            nn.Conv2d(3, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.PReLU(widths[0]),
         )
         modules = []
         self.stage_ends = []  # index (exclusive) in ``body`` where each stage ends
-        in_ch = 64
-        for n_units, out_ch in zip(self.units, STAGE_CHANNELS):
+        in_ch = widths[0]
+        for n_units, out_ch in zip(self.units, self.widths):
             modules.append(BottleneckIR(in_ch, out_ch, 2))
             modules += [BottleneckIR(out_ch, out_ch, 1) for _ in range(n_units - 1)]
             in_ch = out_ch
             self.stage_ends.append(len(modules))
         self.body = nn.Sequential(*modules)
-        self.out_channels = list(STAGE_CHANNELS[:num_stages])
+        self.out_channels = list(self.widths)
         if with_output_layer:
             side = input_size // 16
             self.output_layer = nn.Sequential(
-                nn.BatchNorm2d(512),
+                nn.BatchNorm2d(self.widths[-1]),
                 nn.Dropout(drop_ratio),
                 nn.Flatten(),
-                nn.Linear(512 * side * side, 512),
+                nn.Linear(self.widths[-1] * side * side, 512),
                 nn.BatchNorm1d(512),
             )
         else:

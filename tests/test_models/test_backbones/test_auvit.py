@@ -38,6 +38,13 @@ def test_irvitau_paper_defaults_and_shapes():
     assert feat.shape == (3, 24) and au.shape == (3, 21)
 
 
+def test_irvitau_cnn_widths():
+    m = _build(TINY_IR, cnn_widths=(16, 24, 40))
+    assert m.cnn.out_channels == [16, 24, 40] and m.patch_embed.in_channels == 40
+    feat, au = m(torch.randn(2, 3, 32, 32))
+    assert feat.shape == (2, 24) and au.shape == (2, 21)
+
+
 def test_irvitau_public_layout_options():
     m = _build(TINY_IR, embed_dims=(32, 32), multi_stage=False, conv_ffn=False, head='gap',
                au_branch=dict(regions='2'))  # fmt: skip

@@ -89,6 +89,18 @@ def test_depth_units(depth, units):
     assert model.stage_ends == [sum(units[: i + 1]) for i in range(4)]
 
 
+def test_widths_set_the_channels_of_every_unit():
+    model = MODELS.build(dict(type='IResNet', depth=18, num_stages=3, input_size=32, widths=(16, 24, 40)))
+    convs = [[m for m in unit.res_layer if isinstance(m, torch.nn.Conv2d)] for unit in model.body]
+    assert [c[-1].out_channels for c in convs] == [16, 16, 24, 24, 40, 40]
+    assert model.input_layer[0].out_channels == 16 and convs[0][0].in_channels == 16
+    assert model.out_channels == [16, 24, 40]
+    out = model(torch.randn(2, 3, 32, 32))[-1]
+    assert out.shape == (2, 40, 4, 4)
+    with pytest.raises(ValueError, match='positive width for each of 3 stages'):
+        MODELS.build(dict(type='IResNet', depth=18, num_stages=3, widths=(16, 24)))
+
+
 def test_pretrained_round_trip(tmp_path, ir50_3stages):
     # A full public-layout IR-50 (4 stages + output layer) saved to a file; the
     # 3-stage model takes the matching subset and ignores the rest.
