@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ferlab.apis import FERInferencer
-from ferlab.inference.detectors import HaarFaceDetector, build_detector
+from ferlab.inference.detectors import Face, HaarFaceDetector, build_detector
 from ferlab.inference.keyframes import KeyframeDetector
 from ferlab.inference.tracker import box_iou_xywh
 from ferlab.utils.errors import FerlabInputError
@@ -170,3 +170,46 @@ def test_detect_every_must_be_a_positive_int(tiny):
             FERInferencer(*tiny, detect_every=bad)
     with pytest.raises(ValueError, match='detect_every must be an int >= 1'):
         KeyframeDetector(HaarFaceDetector(), detect_every=0)
+
+
+def test_a_face_the_full_detector_misses_on_a_key_frame_is_kept_by_the_local_search():
+    """Astronaut frame 6: Haar misses the face; on that key frame the face of frame 5 is searched locally."""
+    full = HaarFaceDetector()
+    frames = [astronaut_frame(i, SIZE) for i in range(4, 11)]  # frames 4-10; key frames 4, 6, 8, 10
+    assert full(frames[2]) == [] and all(len(full(f)) == 1 for i, f in enumerate(frames) if i != 2)
+    kf = KeyframeDetector(HaarFaceDetector(), detect_every=2)
+    out = [kf(f) for f in frames]
+    assert [len(o) for o in out] == [1] * 7
+    assert [o[0].detected for o in out] == [True, False, False, False, True, False, True]
+    for neighbour in (1, 3):  # the kept box is where the full detector finds the face one frame before/after
+        assert _iou(out[2][0].box, full(frames[neighbour])[0].box) >= 0.7
+    assert kf.key_frames == 4 and kf.local_frames == 3
+    # rescue_misses=0: the face of a key frame is the full detector's only
+    kf0 = KeyframeDetector(HaarFaceDetector(), detect_every=2, rescue_misses=0)
+    assert [len(kf0(f)) for f in frames[:3]] == [1, 1, 0]
+
+
+class _Stub:
+    """Full detection finds the face on the first frame only; the local search always finds it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, image):
+        self.calls += 1
+        return [Face(box=(10, 10, 40, 40), score=1.0)] if self.calls == 1 else []
+
+    def detect_near(self, image, box, search, size_ratio):
+        return Face(box=tuple(box), score=0.5, detected=False)
+
+
+def test_a_face_missed_on_more_key_frames_than_rescue_misses_is_dropped():
+    image = np.zeros((100, 100, 3), np.uint8)
+    for misses, kept in ((1, 4), (2, 6)):
+        kf = KeyframeDetector(_Stub(), detect_every=2, rescue_misses=misses)
+        out = [kf(image) for _ in range(8)]
+        # key frames 0, 2, 4, ...: the full detector finds the face at frame 0 only
+        assert [len(o) for o in out] == [1] * kept + [0] * (8 - kept), misses
+        assert [o[0].detected for o in out if o] == [True] + [False] * (kept - 1)
+    with pytest.raises(ValueError, match='rescue_misses'):
+        KeyframeDetector(_Stub(), detect_every=2, rescue_misses=-1)
