@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ferlab.inference import Face, align_face, build_detector, load_image
-from ferlab.inference.detectors import ARCFACE_TEMPLATE, YUNET_URL, haar_cascade_path
+from ferlab.inference.detectors import ARCFACE_TEMPLATE, YUNET_URL, HaarFaceDetector, haar_cascade_path
 from ferlab.registry import FACE_DETECTORS
 from ferlab.utils.errors import FerlabInputError
 from tests.test_inference.infer_utils import astronaut_bgr, coffee_bgr, save_with_orientation
@@ -139,3 +139,30 @@ def test_missing_haar_cascade_is_one_clear_error(monkeypatch, tmp_path):
         haar_cascade_path('haarcascade_frontalface_default.xml')
     with pytest.raises(FerlabInputError, match='haarcascade_frontalface_default.xml'):
         build_detector('haar')
+
+
+@pytest.mark.parametrize('angle', [-10, 10, 20])
+def test_roll_on_a_shrunk_face_box_matches_full_resolution(angle):
+    """A 2x enlarged, rotated astronaut (face about 200 px): the eye cascade on the box shrunk to
+    128 px gives the full-resolution roll within 1.5 degrees, and the aligned crops nearly agree."""
+    img = cv2.resize(astronaut_bgr(), (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    m = cv2.getRotationMatrix2D((450, 230), angle, 1.0)
+    img = cv2.warpAffine(img, m, (1024, 1024), borderMode=cv2.BORDER_REFLECT)
+    full_res = HaarFaceDetector(roll_max_side=None)
+    faces = [f for f in full_res(img) if f.box[2] > 150]
+    assert len(faces) == 1 and faces[0].roll - full_res(astronaut_bgr())[0].roll == pytest.approx(
+        -angle, abs=4
+    )
+    face = faces[0]
+    gray = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    shrunk = HaarFaceDetector()._roll(gray, face.box)  # the default roll_max_side=128
+    assert face.box[2] > 128 and shrunk == pytest.approx(face.roll, abs=1.5)
+    a = align_face(img, face).astype(float)
+    b = align_face(img, Face(box=face.box, score=face.score, roll=shrunk)).astype(float)
+    upright = align_face(img, Face(box=face.box, score=face.score)).astype(float)  # no roll: 27-50 apart
+    assert a.shape == b.shape and np.abs(a - b).mean() < min(6.0, 0.25 * np.abs(a - upright).mean())
+
+
+def test_roll_max_side_below_two_eye_windows_is_one_clear_error():
+    with pytest.raises(FerlabInputError, match='roll_max_side must be >= 40'):
+        HaarFaceDetector(roll_max_side=30)
