@@ -96,6 +96,7 @@ def build_figure(
 def _series_figure(series: dict, classes: Sequence[str], name: str, max_faces: int, frame_step: int):
     """:func:`build_figure` from :func:`face_series` output."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     ids = sorted(series, key=lambda f: (-len(series[f]['frame']), f))[:max_faces]
     ids.sort()
@@ -118,6 +119,11 @@ def _series_figure(series: dict, classes: Sequence[str], name: str, max_faces: i
         for k, cls in enumerate(classes):
             ax.plot(t, p[:, k], color=colors[k], linewidth=1.2, label=cls)
         ax.set_ylim(0, 1)
+        # fixed ticks: matplotlib builds a Tick (2 lines, 2 texts) per tick and panel on the first draw;
+        # 3 y ticks and at most 6 x ticks (instead of 6 and up to 9) took a 100-frame plot with 1 panel
+        # from 154 to 131 ms, with 4 panels from 296 to 283 ms (medians of 15, the 2 loaded cores)
+        ax.set_yticks((0.0, 0.5, 1.0))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.set_ylabel(f'face {fid}\nprobability')
         ax.grid(True, alpha=0.3)
     if ids:

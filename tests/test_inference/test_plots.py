@@ -104,3 +104,10 @@ def test_writer_draws_what_plot_video_probabilities_draws(tmp_path):
             writer.write(r)
     direct = plot_video_probabilities(rows, CLASSES, str(tmp_path / 'direct.png'))
     np.testing.assert_array_equal(cv2.imread(writer.written['clip.mp4']), cv2.imread(direct))
+
+
+def test_probability_axis_ticks_at_0_half_and_1():
+    fig, _ = build_figure(_video_rows(), CLASSES)
+    for ax in fig.get_axes():
+        np.testing.assert_allclose(ax.get_yticks(), [0.0, 0.5, 1.0])
+        assert ax.get_ylim() == (0.0, 1.0)
