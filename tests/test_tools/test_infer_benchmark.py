@@ -62,6 +62,9 @@ def test_benchmark_detect_every_adds_the_every_frame_reference(tmp_path):
     assert every['detector_calls'] == 9 and 3 <= pipe['detector_calls'] < 9
     acc = summary['detect_every_accuracy']
     assert acc['every_frame_faces'] == every['faces'] and acc['local_rows'] == 9 - pipe['detector_calls']
+    # the key-frame counts of the pipeline's KeyframeDetector agree with the timed detector's calls
+    assert pipe['key_frames'] == pipe['detector_calls'] and pipe['local_frames'] == 9 - pipe['key_frames']
+    assert every['key_frames'] == 9 and summary['video']['seed'] == 0
 
 
 def test_compare_to_every_frame_on_hand_made_rows(tmp_path):

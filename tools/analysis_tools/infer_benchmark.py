@@ -2,12 +2,13 @@
 
 ``python tools/analysis_tools/infer_benchmark.py [--config CFG] [--checkpoint CKPT]
 [--frames 200] [--size 640x480] [--faces 1] [--batch-size 32] [--repeats 3] [--threads T]
-[--detect-max-side N] [--detect-every K] [--no-serial] [--out results.json]``; ``--video-only PATH`` only
+[--detect-max-side N] [--detect-every K] [--seed S] [--no-serial] [--out results.json]``; ``--video-only PATH`` only
 writes the synthetic video.
 
 A synthetic video is written first (OpenCV, ``mp4v``): a real face
 (``skimage.data.astronaut()``'s head, about 45 % of the frame height) moving
-on a Lissajous path over a panning background of smooth random blobs. Both contenders then read
+on a Lissajous path over a panning background of smooth random blobs (``--seed``: the blobs'
+random grid). Both contenders then read
 that file, with the same model object and the same face detector object
 (``FERInferencer``'s, Haar by default):
 
@@ -103,6 +104,7 @@ def parse_args(argv=None):
         help='the pipeline runs the full detector on every K-th frame and follows the faces by a local '
         'search in between (default 1: every frame); K > 1 adds an every-frame pipeline run as reference',
     )
+    parser.add_argument('--seed', type=int, default=0, help="seed of the video's background (default 0)")
     parser.add_argument('--no-serial', action='store_true', help='skip the overlap=False pipeline run')
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='also write the results as JSON here')
@@ -227,6 +229,7 @@ def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True, det
         VideoPlotWriter._flush = flush
         del model.test_step
     frames = inferencer.summary['frames']
+    keyframes = inferencer.keyframes
     return dict(
         seconds=total,
         cpu_s=cpu,
@@ -237,6 +240,9 @@ def run_pipeline(inferencer, video: str, out_dir: str, overlap: bool = True, det
         detector_calls=timed_det.full.calls,
         local_search_s=timed_det.near.seconds if timed_det.near else 0.0,
         local_searches=timed_det.near.calls if timed_det.near else 0,
+        key_frames=keyframes.key_frames if detect_every > 1 else frames,
+        local_frames=keyframes.local_frames if detect_every > 1 else 0,
+        rescued=keyframes.rescued if detect_every > 1 else 0,
         backend_s=timed_backend.timer.seconds,
         forward_s=timed_fwd.seconds,
         own_s=total - timed_backend.timer.seconds,
@@ -442,7 +448,9 @@ def _load() -> str:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.video_only:
-        path = write_synthetic_video(args.video_only, args.frames, args.size, args.fps, faces=args.faces)
+        path = write_synthetic_video(
+            args.video_only, args.frames, args.size, args.fps, seed=args.seed, faces=args.faces
+        )
         print(f'wrote {path}: {args.frames} frames {args.size[0]}x{args.size[1]} at {args.fps} fps')
         return dict(video=path)
     if args.threads:
@@ -452,7 +460,7 @@ def main(argv=None) -> dict:
     work = args.work_dir or tempfile.mkdtemp(prefix='infer_benchmark_')
     os.makedirs(work, exist_ok=True)
     video = write_synthetic_video(
-        osp.join(work, 'synthetic.mp4'), args.frames, args.size, args.fps, faces=args.faces
+        osp.join(work, 'synthetic.mp4'), args.frames, args.size, args.fps, seed=args.seed, faces=args.faces
     )
     detector = args.detector
     if detector == 'haar':
@@ -516,7 +524,7 @@ def main(argv=None) -> dict:
     summary = dict(
         config=args.config,
         input_size=list(inferencer.backend.meta['input_size']),
-        video=dict(frames=args.frames, size=list(args.size), fps=args.fps),
+        video=dict(frames=args.frames, size=list(args.size), fps=args.fps, seed=args.seed),
         batch_size=args.batch_size,
         detect_every=args.detect_every,
         detector=type(inferencer.detector).__name__,
@@ -547,6 +555,9 @@ def main(argv=None) -> dict:
                 'wait_s',
                 'detector_calls',
                 'local_search_s',
+                'local_searches',
+                'key_frames',
+                'rescued',
                 'plot_s',
             )
         },
