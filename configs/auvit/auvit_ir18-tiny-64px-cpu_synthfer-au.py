@@ -1,6 +1,6 @@
 # AU-ViT, CPU EVIDENCE VARIANT on SynthFER (Table II analogue): the model and schedule of
 # auvit_ir18-tiny-64px-cpu_synthfer.py trained jointly with an AU-labelled auxiliary set through
-# the AU branch: 800 'default'-domain images with expression labels (target) + 200
+# the AU branch: 2000 'default'-domain images with expression labels (target) + 500
 # 'alt_convention'-domain images with AU labels only (their rendered AUs, >= 0.3 -> present; the
 # 5 RAF-AU AUs SynthFER does not draw are masked), 4:1 per batch (32 + 8, one pass over the target
 # per epoch); loss = CE on the target + BCE on the known AUs (Eq. 3, alpha = beta = 1).
@@ -25,9 +25,9 @@ train_dataloader = dict(
         type='MultiSourceDataset',
         au_names='rafau',
         sources=[
-            dict(dataset=dict(num_samples=800, domain='default', seed=0, **_src), labels=('expression',)),
+            dict(dataset=dict(num_samples=2000, domain='default', seed=0, **_src), labels=('expression',)),
             dict(
-                dataset=dict(num_samples=200, domain='alt_convention', seed=1, **_src),
+                dataset=dict(num_samples=500, domain='alt_convention', seed=1, **_src),
                 labels=('au',),
                 au_names=synthfer_aus,
                 au_threshold=0.3,

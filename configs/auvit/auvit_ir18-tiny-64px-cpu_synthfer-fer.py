@@ -1,6 +1,6 @@
 # AU-ViT, CPU EVIDENCE VARIANT on SynthFER (Table I analogue): the model and schedule of
 # auvit_ir18-tiny-64px-cpu_synthfer.py trained jointly with a second FER set through its
-# expression labels: 800 'default'-domain images (target, RAF-DB classes) + 200 'alt_convention'
+# expression labels: 2000 'default'-domain images (target, RAF-DB classes) + 500 'alt_convention'
 # images labelled in FERPlus's class order, mapped by name (Contempt dropped, counted), 4:1 per
 # batch (32 + 8). alt_convention draws fear, disgust and sadness with other AUs, so the two label
 # sets disagree on those classes (dataset_bias.py measures it).
@@ -23,10 +23,10 @@ train_dataloader = dict(
     dataset=dict(
         type='MultiSourceDataset',
         sources=[
-            dict(dataset=dict(num_samples=800, domain='default', seed=0, **_src), labels=('expression',)),
+            dict(dataset=dict(num_samples=2000, domain='default', seed=0, **_src), labels=('expression',)),
             dict(
                 dataset=dict(
-                    num_samples=200, domain='alt_convention', seed=1, **dict(_src, label_set='ferplus')
+                    num_samples=500, domain='alt_convention', seed=1, **dict(_src, label_set='ferplus')
                 ),
                 labels=('expression',),
             ),

@@ -21,15 +21,34 @@ def test_scale_options_reach_every_source_and_loader():
     for v in tool.VARIANTS:
         opts = tool.scale_options(v, 48, 400, 100, 3, 700)
         cfg = apply_cfg_options(
-            Config.fromfile(osp.join(REPO_ROOT, tool.CONFIGS[v])), parse_cfg_options(opts)
+            Config.fromfile(osp.join(REPO_ROOT, tool.CONFIGS[tool.VARIANT_SPECS[v][0]])),
+            parse_cfg_options(opts),
         )
         assert cfg.model.backbone.input_size == 48 and cfg.train_cfg.max_epochs == 3
         assert cfg.param_scheduler[1]['T_max'] == 3 and cfg.param_scheduler[1]['end'] == 3
         assert cfg.test_dataloader.dataset.img_size == 48 and cfg.test_dataloader.dataset.num_samples == 700
         ds = cfg.train_dataloader.dataset
-        srcs = [ds] if v == 'target' else [s.dataset for s in ds.sources]
+        srcs = [ds] if tool.VARIANT_SPECS[v][0] == 'target' else [s.dataset for s in ds.sources]
         assert [s.img_size for s in srcs] == [48] * len(srcs)
-        assert [s.num_samples for s in srcs] == ([400] if v == 'target' else [400, 100])
+        assert [s.num_samples for s in srcs] == ([400] if len(srcs) == 1 else [400, 100])
+
+    # the ablations change exactly their one setting of joint_au
+    def backbone(v):
+        opts = tool.scale_options(v, 48, 400, 100, 3, 700)
+        cfg = apply_cfg_options(
+            Config.fromfile(osp.join(REPO_ROOT, tool.CONFIGS['joint_au'])), parse_cfg_options(opts)
+        )
+        return cfg.model.backbone
+
+    ref = backbone('joint_au')
+    assert ref.type == 'IRViTAU' and ref.au_tap == 2 and ref.au_branch == dict(regions='7', pair_reduce='max')
+    assert backbone('au_tap1').au_tap == 1 and backbone('au_tap3').au_tap == 3
+    assert backbone('au_regions1').au_branch.regions == 1 and backbone('au_regions2').au_branch.regions == 2
+    assert backbone('au_no_maxout').au_branch.pair_reduce == 'mean'
+    assert backbone('au_token').type == 'IRViTAUToken'
+    occ = Config.fromfile(osp.join(REPO_ROOT, tool.OCCLUDED_TEST))
+    assert occ.test_dataloader.dataset.domain.nuisance.occlusion.prob == 1.0
+    assert occ.model == Config.fromfile(osp.join(REPO_ROOT, tool.CONFIGS['target'])).model
     with pytest.raises(KeyError, match="unknown variant 'au'"):
         tool.scale_options('au', 48, 1, 1, 1, 1)
 
@@ -38,33 +57,49 @@ def test_summary_differences_per_seed():
     def run(v, seed, acc):
         return dict(variant=v, seed=seed, accuracy=acc, mean_class_accuracy=acc, train_seconds=2.0)
 
-    table = tool.summarise([run('target', 0, 20.0), run('target', 1, 30.0), run('joint_au', 0, 23.0),
-                            run('joint_au', 1, 29.0)])  # fmt: skip
-    lines = table.splitlines()
-    assert lines[2].startswith('| target | 0,1 | 25.00 ± 5.00 | 20.00, 30.00 | — | — |')
+    runs = [run('target', 0, 20.0), run('target', 1, 30.0), run('joint_au', 0, 23.0), run('joint_au', 1, 29.0),
+            run('au_tap1', 0, 25.0)]  # fmt: skip
+    runs[2].update(occluded_accuracy=10.0, occluded_mean_class_accuracy=10.0)
+    lines = tool.summarise(runs).splitlines()
+    assert lines[4].startswith('| target | 0,1 | 25.00 ± 5.00 | 20.00, 30.00 | — | — | — |')
     # differences +3, -1: mean 1, population std 2
-    assert lines[3].startswith(
-        '| joint_au | 0,1 | 26.00 ± 3.00 | 23.00, 29.00 | +3.00, -1.00 | 1.00 ± 2.00 |'
+    assert lines[5].startswith(
+        '| joint_au | 0,1 | 26.00 ± 3.00 | 23.00, 29.00 | target | +3.00, -1.00 | 1.00 ± 2.00 |'
     )
+    assert lines[6].startswith('| au_tap1 | 0 | 25.00 | 25.00 | joint_au | +2.00 | 2.00 |')  # vs joint_au
+    occ = lines[lines.index('**Target test split with a hand over one eye and cheek**') :]
+    assert occ[4].startswith(
+        '| joint_au | 0 | 10.00 | 10.00 | target | — | — |'
+    )  # target has no occluded run
 
 
 @pytest.mark.e2e
 def test_sweep_runs_the_real_tools_and_resumes(tmp_path):
     out = str(tmp_path / 'sweep')
+    variants = ['target', 'au_no_maxout', 'au_token']
     argv = ['--out', out, '--seeds', '0', '--img-size', '32', '--num-target', '8', '--num-aux', '3',
-            '--epochs', '1', '--num-test', '6', '--cfg-options', 'train_dataloader.batch_size=5']  # fmt: skip
+            '--epochs', '1', '--num-test', '6', '--variants', *variants,
+            '--cfg-options', 'train_dataloader.batch_size=5']  # fmt: skip
     results = tool.main(argv)
-    assert [r['variant'] for r in results] == list(tool.VARIANTS)
+    assert [r['variant'] for r in results] == variants
     assert json.load(open(osp.join(out, 'results.json')))['runs'] == json.loads(json.dumps(results))
     for r in results:
         work = osp.join(out, f'{r["variant"]}_s0')
-        assert r['commands']['train'].startswith('python tools/train.py ' + tool.CONFIGS[r['variant']])
+        config = tool.CONFIGS[tool.VARIANT_SPECS[r['variant']][0]]
+        assert r['commands']['train'].startswith('python tools/train.py ' + config)
         metrics = json.load(open(osp.join(work, 'test', 'metrics.json')))
         assert r['accuracy'] == metrics['accuracy']
         # independent recomputation from the checkpoint, one test image at a time
         opts = r['settings']['options']
-        again = recompute_test_scores(osp.join(REPO_ROOT, tool.CONFIGS[r['variant']]), r['checkpoint'], opts)
+        again = recompute_test_scores(osp.join(REPO_ROOT, config), r['checkpoint'], opts)
         assert len(again['gt']) == 6 and again['accuracy'] == pytest.approx(metrics['accuracy'])
+        # the occluded split: other images (every face has a hand on it), the same checkpoint
+        if not tool.VARIANT_SPECS[r['variant']][2]:
+            assert 'occluded_accuracy' not in r
+            continue
+        occ_opts = [o for o in opts if not o.startswith('train_dataloader.')]
+        occ = recompute_test_scores(osp.join(REPO_ROOT, tool.OCCLUDED_TEST), r['checkpoint'], occ_opts)
+        assert len(occ['gt']) == 6 and r['occluded_accuracy'] == pytest.approx(occ['accuracy'])
     stamp = os.stat(results[0]['checkpoint']).st_mtime_ns
     assert tool.main(argv) == results  # resumed: nothing retrained
     assert os.stat(results[0]['checkpoint']).st_mtime_ns == stamp

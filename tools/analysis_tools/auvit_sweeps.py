@@ -1,23 +1,29 @@
 """AU-ViT joint-training evidence on SynthFER through ``tools/train.py`` and ``tools/test.py``
-(docs/auvit.md#joint-training).
+(docs/auvit.md#results).
 
-Three variants with the same model, schedule and target data, each a shipped CPU config of
-``configs/auvit/`` plus the common ``--cfg-options`` of :func:`scale_options`:
+Every variant is a shipped CPU config of ``configs/auvit/`` plus the common ``--cfg-options`` of
+:func:`scale_options` (and, for the ablations, one setting of :data:`VARIANT_SPECS`):
 
 * ``target``: ``auvit_ir18-tiny-64px-cpu_synthfer.py``, the target domain ``default`` alone;
 * ``joint_fer``: ``auvit_ir18-tiny-64px-cpu_synthfer-fer.py``, + ``alt_convention`` images with
   their expression labels, mapped by class name (the Table I baseline);
 * ``joint_au``: ``auvit_ir18-tiny-64px-cpu_synthfer-au.py``, + the same images with AU labels
-  only, through the AU branch (AU-ViT, Table II).
+  only, through the AU branch (AU-ViT, Table II): 7 regions, symmetric maxout, tap after block 2;
+* ``au_tap1`` / ``au_tap3``: the tap after block 1 / 3 (Fig. 9); ``au_regions1`` /
+  ``au_regions2``: the 1- / 2-region splits (Fig. 10/11); ``au_no_maxout``: the left/right
+  regions averaged instead of max-ed; ``au_token``: an AU token (:class:`IRViTAUToken`) in place of
+  the AU branch (Table VIII).
 
-Every ``(variant, seed)`` trains with ``randomness.deterministic=True`` and ``--no-validate``
-and its final checkpoint is tested on the target domain's test split; ``OUT/results.json`` holds
-one record per run (metrics of ``tools/test.py``'s ``metrics.json``, seconds, exact commands,
-torch version, settings) and ``OUT/results.md`` the per-seed values, mean ± std (ddof 0) and the
-per-seed differences to ``target``. Finished runs with the same settings are skipped, so an
-interrupted sweep resumes::
+``target``, ``joint_au`` and ``au_no_maxout`` are also tested on
+``auvit_ir18-tiny-64px-cpu_synthfer_half-occluded-test.py`` (a hand over one eye and cheek on every
+test face). Every ``(variant, seed)`` trains with ``randomness.deterministic=True`` and
+``--no-validate``; its final checkpoint is tested on the target domain's test split.
+``OUT/results.json`` holds one record per run (metrics of ``tools/test.py``'s ``metrics.json``,
+seconds, exact commands, torch version, settings) and ``OUT/results.md`` per-seed values,
+mean ± std (ddof 0) and the per-seed differences to :data:`REFERENCE`. Finished runs with the same
+settings are skipped, so an interrupted sweep resumes::
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/auvit_sweeps.py --seeds 0 1 2 --out work_dirs/auvit_sweeps
+    OMP_NUM_THREADS=1 python tools/analysis_tools/auvit_sweeps.py --amp --seeds 0 1 2 --out work_dirs/auvit_sweeps
 """
 
 from __future__ import annotations
@@ -33,23 +39,41 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from tools.analysis_tools.poster_sweeps import train_and_test  # noqa: E402
+from tools.analysis_tools.poster_sweeps import _command, _display, _run, train_and_test  # noqa: E402
 
 CONFIGS = {
     'target': 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer.py',
     'joint_fer': 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer-fer.py',
     'joint_au': 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer-au.py',
 }
-VARIANTS = tuple(CONFIGS)
+#: The half-face-occluded test set (``target``'s model and test split, a hand over one eye and cheek).
+OCCLUDED_TEST = 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer_half-occluded-test.py'
+
+#: ``variant: (CONFIGS key, extra --cfg-options, also tested on OCCLUDED_TEST)``. The ablations are
+#: ``joint_au`` (7 regions + symmetric maxout, AU tap after block 2 of 3) with one setting changed.
+VARIANT_SPECS = {
+    'target': ('target', (), True),
+    'joint_fer': ('joint_fer', (), False),
+    'joint_au': ('joint_au', (), True),
+    'au_tap1': ('joint_au', ('model.backbone.au_tap=1',), False),
+    'au_tap3': ('joint_au', ('model.backbone.au_tap=3',), False),
+    'au_regions1': ('joint_au', ('model.backbone.au_branch.regions=1',), False),
+    'au_regions2': ('joint_au', ('model.backbone.au_branch.regions=2',), False),
+    'au_no_maxout': ('joint_au', ('model.backbone.au_branch.pair_reduce=mean',), True),
+    'au_token': ('joint_au', ('model.backbone.type=IRViTAUToken',), False),
+}
+VARIANTS = tuple(VARIANT_SPECS)
 
 
 def scale_options(
     variant: str, img_size: int, num_target: int, num_aux: int, epochs: int, num_test: int
 ) -> list[str]:
-    """``--cfg-options`` that set the sweep's scale on :data:`CONFIGS` ``[variant]``."""
-    if variant not in CONFIGS:
+    """``--cfg-options`` that set the sweep's scale (and the ablation) of ``variant``."""
+    if variant not in VARIANT_SPECS:
         raise KeyError(f'unknown variant {variant!r}; choose from {VARIANTS}')
+    base, extra, _ = VARIANT_SPECS[variant]
     opts = [
+        *extra,
         f'model.backbone.input_size={img_size}',
         f'val_dataloader.dataset.img_size={img_size}',
         f'test_dataloader.dataset.img_size={img_size}',
@@ -59,7 +83,7 @@ def scale_options(
         f'param_scheduler.1.T_max={epochs}',
         f'param_scheduler.1.end={epochs}',
     ]
-    if variant == 'target':
+    if base == 'target':
         return opts + [
             f'train_dataloader.dataset.img_size={img_size}',
             f'train_dataloader.dataset.num_samples={num_target}',
@@ -77,24 +101,51 @@ def _stat(values) -> str:
     return f'{v[0]:.2f}' if len(v) == 1 else f'{v.mean():.2f} ± {v.std():.2f}'
 
 
-def summarise(results: list[dict]) -> str:
-    base = {r['seed']: r for r in results if r['variant'] == 'target'}
-    lines = ['| variant | seeds | accuracy (%) | per seed | Δ vs target per seed | mean Δ | mean class acc. (%) | train s |',
-             '|---|---|---|---|---|---|---|---|']  # fmt: skip
-    for v in VARIANTS:
-        rs = sorted((r for r in results if r['variant'] == v), key=lambda r: r['seed'])
+def test_only(config: str, checkpoint: str, work: str, opts: list[str], test_args=()) -> dict:
+    """``tools/test.py`` of ``checkpoint`` with another test config; its metrics and the command."""
+    cmd = _command('test.py', config, checkpoint, '--work-dir', work, *test_args, cfg_options=opts)
+    os.makedirs(work, exist_ok=True)
+    _run(cmd, osp.join(work, 'test_stdout.log'))
+    return dict(metrics=json.load(open(osp.join(work, 'metrics.json'))), command=_display(cmd))
+
+
+#: The run each variant is compared with, seed by seed (the paper's comparisons).
+REFERENCE = {
+    v: ('target' if v in ('joint_fer', 'joint_au') else 'joint_au') for v in VARIANTS if v != 'target'
+}
+
+
+def _table(results: list[dict], variants, key: str, title: str) -> list[str]:
+    by = {(r['variant'], r['seed']): r for r in results if r.get(key) is not None}
+    lines = [f'**{title}**', '',
+             '| variant | seeds | accuracy (%) | per seed | reference | Δ per seed | mean Δ | mean class acc. (%) | train s |',
+             '|---|---|---|---|---|---|---|---|---|']  # fmt: skip
+    rows = 0
+    for v in variants:
+        rs = sorted((r for (rv, _), r in by.items() if rv == v), key=lambda r: r['seed'])
         if not rs:
             continue
-        acc = [r['accuracy'] for r in rs]
-        deltas = [r['accuracy'] - base[r['seed']]['accuracy'] for r in rs if r['seed'] in base]
-        dtxt = ', '.join(f'{d:+.2f}' for d in deltas) if v != 'target' and deltas else '—'
-        dmean = _stat(deltas) if v != 'target' and deltas else '—'
+        rows += 1
+        acc = [r[key] for r in rs]
+        ref = REFERENCE.get(v)
+        deltas = [r[key] - by[(ref, r['seed'])][key] for r in rs if (ref, r['seed']) in by]
+        dtxt = ', '.join(f'{d:+.2f}' for d in deltas) if deltas else '—'
+        mca_key = 'occluded_mean_class_accuracy' if key == 'occluded_accuracy' else 'mean_class_accuracy'
         lines.append(
             f'| {v} | {",".join(str(r["seed"]) for r in rs)} | {_stat(acc)} | {", ".join(f"{x:.2f}" for x in acc)} | '
-            f'{dtxt} | {dmean} | {_stat([r["mean_class_accuracy"] for r in rs])} | '
-            f'{np.mean([r["train_seconds"] for r in rs]):.0f} |'
+            f'{ref or "—"} | {dtxt} | {_stat(deltas) if deltas else "—"} | '
+            f'{_stat([r[mca_key] for r in rs])} | {np.mean([r["train_seconds"] for r in rs]):.0f} |'
         )
-    return '\n'.join(lines) + '\n'
+    return lines + [''] if rows else []
+
+
+def summarise(results: list[dict]) -> str:
+    """Markdown tables: clean test accuracy, then the half-face-occluded test; Δ per seed vs :data:`REFERENCE`."""
+    lines = _table(results, VARIANTS, 'accuracy', 'Target test split (clean)')
+    lines += _table(
+        results, VARIANTS, 'occluded_accuracy', 'Target test split with a hand over one eye and cheek'
+    )
+    return '\n'.join(lines)
 
 
 def parse_args(argv=None):
@@ -102,11 +153,12 @@ def parse_args(argv=None):
     p.add_argument('--out', default='work_dirs/auvit_sweeps')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument('--img-size', type=int, default=48, help='input side (a multiple of 16)')
-    p.add_argument('--num-target', type=int, default=400, help='target training images')
-    p.add_argument('--num-aux', type=int, default=100, help='auxiliary training images')
-    p.add_argument('--epochs', type=int, default=3)
+    p.add_argument('--img-size', type=int, default=64, help='input side (a multiple of 16)')
+    p.add_argument('--num-target', type=int, default=2000, help='target training images')
+    p.add_argument('--num-aux', type=int, default=500, help='auxiliary training images')
+    p.add_argument('--epochs', type=int, default=8)
     p.add_argument('--num-test', type=int, default=2000, help='target test images')
+    p.add_argument('--amp', action='store_true', help='train and test with bf16 autocast (--amp)')
     p.add_argument('--cfg-options', nargs='+', default=[], help='further key=value overrides for every run')
     return p.parse_args(argv)
 
@@ -127,24 +179,38 @@ def main(argv=None) -> list[dict]:
         with open(osp.join(a.out, 'results.md'), 'w') as f:
             f.write(summarise(state['runs']))
 
+    amp = ['--amp'] if a.amp else []
     for seed in a.seeds:
         for v in a.variants:
             opts = [f'randomness.seed={seed}', 'randomness.deterministic=True',
                     *scale_options(v, a.img_size, a.num_target, a.num_aux, a.epochs, a.num_test),
                     *a.cfg_options]  # fmt: skip
-            settings = dict(config=CONFIGS[v], options=opts)
+            config, occluded = CONFIGS[VARIANT_SPECS[v][0]], VARIANT_SPECS[v][2]
+            settings = dict(config=config, options=opts, **(dict(amp=True) if a.amp else {}))
             if any(
                 r['variant'] == v and r['seed'] == seed and r['settings'] == settings for r in state['runs']
             ):
                 continue
-            rec = train_and_test(CONFIGS[v], osp.join(a.out, f'{v}_s{seed}'), opts, ['--no-validate'])
+            work = osp.join(a.out, f'{v}_s{seed}')
+            rec = train_and_test(config, work, opts, ['--no-validate', *amp], amp)
             m = rec['metrics']
+            extra = {}
+            if occluded:
+                # the same checkpoint on the occluded test split (the training options do not apply)
+                test_opts = [o for o in opts if not o.startswith('train_dataloader.')]
+                occ = test_only(
+                    OCCLUDED_TEST, rec['checkpoint'], osp.join(work, 'test_occluded'), test_opts, amp
+                )
+                extra = dict(occluded_accuracy=occ['metrics']['accuracy'],
+                             occluded_mean_class_accuracy=occ['metrics']['mean_class_accuracy'],
+                             occluded_command=occ['command'])  # fmt: skip
             state['runs'] = [r for r in state['runs'] if not (r['variant'] == v and r['seed'] == seed)]
             state['runs'].append(dict(variant=v, seed=seed, accuracy=m['accuracy'],
                                       mean_class_accuracy=m['mean_class_accuracy'], settings=settings,
-                                      torch=torch.__version__, **rec))  # fmt: skip
+                                      torch=torch.__version__, **extra, **rec))  # fmt: skip
             save()
-            print(f'{v} seed {seed}: accuracy {m["accuracy"]:.2f}, mean class {m["mean_class_accuracy"]:.2f} '
+            occ_txt = f', half-occluded {extra["occluded_accuracy"]:.2f}' if extra else ''
+            print(f'{v} seed {seed}: accuracy {m["accuracy"]:.2f}{occ_txt}, mean class {m["mean_class_accuracy"]:.2f} '
                   f'({rec["train_seconds"]:.0f} s)', flush=True)  # fmt: skip
     save()
     print(summarise(state['runs']))

@@ -2,7 +2,11 @@
 # (auxiliary, the 21 AUs of AU-ViT's AU branch), mixed 3:1 per batch (the paper's AffectNet ratio):
 # 96 AffectNet + 32 RAF-AU images (batch 128); 112x112 faces, augmentation as joint_rafdb-rafau.py.
 # The target is drawn uniformly, one pass per epoch (the RatioBatchSampler has no class balancing).
-# Paths: --cfg-options affectnet_root=... rafau_root=...  (docs/datasets.md#affectnet, #raf-au)
+# Paths: put the data under data/AffectNet and data/RAF-AU, or give every loader its root (the
+# *_root variables below are read when this file is parsed; setting them with --cfg-options
+# changes nothing): --cfg-options train_dataloader.dataset.sources.0.dataset.data_root=TARGET
+#   train_dataloader.dataset.sources.1.dataset.data_root=RAFAU val_dataloader.dataset.data_root=TARGET
+#   test_dataloader.dataset.data_root=TARGET  (docs/datasets.md#affectnet, #raf-au)
 affectnet_root = 'data/AffectNet'
 rafau_root = 'data/RAF-AU'
 layout = 'csv'

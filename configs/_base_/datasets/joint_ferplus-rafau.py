@@ -1,7 +1,11 @@
 # AU-ViT's joint data on FERPlus (Mao et al., Sec. IV-A): FERPlus majority labels (target, 8 classes)
 # + RAF-AU (auxiliary, the 21 AUs of AU-ViT's AU branch), mixed 4:1 per batch: 128 FERPlus + 32
 # RAF-AU images; 112x112 faces, augmentation as joint_rafdb-rafau.py.
-# Paths: --cfg-options ferplus_root=... rafau_root=...  (docs/datasets.md#ferplus, #raf-au)
+# Paths: put the data under data/FERPlus and data/RAF-AU, or give every loader its root (the
+# *_root variables below are read when this file is parsed; setting them with --cfg-options
+# changes nothing): --cfg-options train_dataloader.dataset.sources.0.dataset.data_root=TARGET
+#   train_dataloader.dataset.sources.1.dataset.data_root=RAFAU val_dataloader.dataset.data_root=TARGET
+#   test_dataloader.dataset.data_root=TARGET  (docs/datasets.md#ferplus, #raf-au)
 ferplus_root = 'data/FERPlus'
 rafau_root = 'data/RAF-AU'
 layout = 'csv'

@@ -2,7 +2,11 @@
 # + RAF-AU (auxiliary, the 21 AUs of AU-ViT's AU branch), mixed 4:1 per batch: 64 RAF-DB + 16
 # RAF-AU images. Aligned 112x112 faces; augmentation: horizontal flip, random grayscale,
 # Gaussian blur (the paper's list; its probabilities are not given: 0.1 and 0.2 here).
-# Paths: --cfg-options rafdb_root=... rafau_root=...  (docs/datasets.md#raf-db, #raf-au)
+# Paths: put the data under data/RAF-DB and data/RAF-AU, or give every loader its root (the
+# *_root variables below are read when this file is parsed; setting them with --cfg-options
+# changes nothing): --cfg-options train_dataloader.dataset.sources.0.dataset.data_root=TARGET
+#   train_dataloader.dataset.sources.1.dataset.data_root=RAFAU val_dataloader.dataset.data_root=TARGET
+#   test_dataloader.dataset.data_root=TARGET  (docs/datasets.md#raf-db, #raf-au)
 rafdb_root = 'data/RAF-DB'
 rafau_root = 'data/RAF-AU'
 img_size = 112
