@@ -7,7 +7,7 @@
 # 4+2, 64 px input (8x8 tokens; the region slices scaled from 14x14) instead of 112. Trained from
 # scratch (no MS1M IR-50), AdamW 5e-4 with warm-up + cosine, no dropout before the patch-flatten
 # layer; with bf16 autocast (tools/train.py --amp) one iteration of 32 takes ~0.45 s on 1 thread.
-# Data (8 epochs = 504 iterations): 2000 SynthFER 'default'-domain training images, 700 validation, 2000 test images.
+# Data (6 epochs = 378 iterations): 2000 SynthFER 'default'-domain training images, 700 validation, 2000 test images.
 # Without AU labels in the batch the AU loss is an exact 0, so this trains the expression path only.
 # Siblings: auvit_ir18-tiny-64px-cpu_synthfer-au.py (+ AU-labelled auxiliary domain, AU-ViT),
 # auvit_ir18-tiny-64px-cpu_synthfer-fer.py (+ the same domain's expression labels, Table I) and the
@@ -22,7 +22,7 @@ _base_ = [
 img_size = 64
 embed_dims = (64, 128)
 flatten_dim = 64
-max_epochs = 8
+max_epochs = 6
 model = dict(
     backbone=dict(
         depth=18,

@@ -73,6 +73,28 @@ def test_summary_differences_per_seed():
     )  # target has no occluded run
 
 
+def test_merge_combines_parallel_sweep_folders(tmp_path):
+    def run(v, seed, acc):
+        return dict(variant=v, seed=seed, accuracy=acc, mean_class_accuracy=acc, train_seconds=1.0)
+
+    folders = []
+    for name, runs in (('a', [run('joint_au', 0, 30.0), run('target', 0, 20.0)]),
+                       ('b', [run('target', 1, 40.0), run('target', 0, 25.0)])):  # fmt: skip
+        os.makedirs(tmp_path / name)
+        json.dump(dict(runs=runs), open(tmp_path / name / 'results.json', 'w'))
+        folders.append(str(tmp_path / name))
+    out = tmp_path / 'merged'
+    merged = tool.main(['--out', str(out), '--merge', *folders])
+    # variant order, then seed; the later folder's (target, 0) replaces the first one's
+    assert [(r['variant'], r['seed'], r['accuracy']) for r in merged] == [
+        ('target', 0, 25.0),
+        ('target', 1, 40.0),
+        ('joint_au', 0, 30.0),
+    ]
+    assert json.load(open(out / 'results.json'))['runs'] == merged
+    assert '| joint_au | 0 | 30.00 | 30.00 | target | +5.00 |' in open(out / 'results.md').read()
+
+
 @pytest.mark.e2e
 def test_sweep_runs_the_real_tools_and_resumes(tmp_path):
     out = str(tmp_path / 'sweep')

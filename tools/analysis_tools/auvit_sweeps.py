@@ -24,6 +24,8 @@ mean ± std (ddof 0) and the per-seed differences to :data:`REFERENCE`. Finished
 settings are skipped, so an interrupted sweep resumes::
 
     OMP_NUM_THREADS=1 python tools/analysis_tools/auvit_sweeps.py --amp --seeds 0 1 2 --out work_dirs/auvit_sweeps
+
+Runs made in parallel (one ``--out`` folder each) are combined with ``--merge DIR ...``.
 """
 
 from __future__ import annotations
@@ -156,9 +158,16 @@ def parse_args(argv=None):
     p.add_argument('--img-size', type=int, default=64, help='input side (a multiple of 16)')
     p.add_argument('--num-target', type=int, default=2000, help='target training images')
     p.add_argument('--num-aux', type=int, default=500, help='auxiliary training images')
-    p.add_argument('--epochs', type=int, default=8)
+    p.add_argument('--epochs', type=int, default=6)
     p.add_argument('--num-test', type=int, default=2000, help='target test images')
     p.add_argument('--amp', action='store_true', help='train and test with bf16 autocast (--amp)')
+    p.add_argument(
+        '--merge',
+        nargs='+',
+        metavar='DIR',
+        help='train nothing: combine the results.json of these sweep folders (e.g. runs made in parallel) '
+        'into OUT/results.json and OUT/results.md (a later folder wins on the same variant and seed)',
+    )
     p.add_argument('--cfg-options', nargs='+', default=[], help='further key=value overrides for every run')
     return p.parse_args(argv)
 
@@ -179,6 +188,15 @@ def main(argv=None) -> list[dict]:
         with open(osp.join(a.out, 'results.md'), 'w') as f:
             f.write(summarise(state['runs']))
 
+    if a.merge:
+        merged = {}
+        for folder in a.merge:
+            for r in json.load(open(osp.join(folder, 'results.json')))['runs']:
+                merged[(r['variant'], r['seed'])] = r
+        state['runs'] = [merged[k] for k in sorted(merged, key=lambda k: (VARIANTS.index(k[0]), k[1]))]
+        save()
+        print(summarise(state['runs']))
+        return state['runs']
     amp = ['--amp'] if a.amp else []
     for seed in a.seeds:
         for v in a.variants:
