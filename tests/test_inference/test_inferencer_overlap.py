@@ -96,3 +96,37 @@ def test_leaving_the_stream_early_stops_the_worker(tiny, media):
     assert _worker_alive()
     stream.close()
     assert not _worker_alive()
+
+
+class _Sizes:
+    """A backend proxy recording the number of crops of each call."""
+
+    def __init__(self, backend):
+        self.inner, self.meta, self.sizes = backend, backend.meta, []
+
+    def __call__(self, crops):
+        self.sizes.append(len(crops))
+        return self.inner(crops)
+
+
+@pytest.mark.parametrize('overlap', [True, False])
+def test_first_batches_grow_from_one_crop_to_the_batch_size(tiny, media, overlap):
+    """The model starts on the first frame's face instead of waiting for batch_size of them."""
+    plain = FERInferencer(*tiny, batch_size=4, overlap=overlap)
+    reference = plain(media[:1])  # 14 frames, one face each
+    inf = FERInferencer(*tiny, batch_size=4, overlap=overlap)
+    inf.backend = _Sizes(inf.backend)
+    rows = inf(media[:1])
+    faces = sum(r['face_found'] for r in rows)  # 13: Haar misses the face in one of the 14 frames
+    sizes = inf.backend.sizes
+    # 1, 2, then up to 4 (a frame without a face can close a batch early: 4 frames pending)
+    assert faces >= 12 and sizes[:2] == [1, 2] and max(sizes) == 4 and sum(sizes) == faces
+    assert [r['label'] for r in rows] == [r['label'] for r in reference]
+    for a, b in zip(rows, reference):
+        assert a['face_found'] == b['face_found'] and a['face_id'] == b['face_id']
+        if a['face_found']:
+            assert max(abs(a[c] - b[c]) for c in inf.classes) < 1e-5
+    fixed = FERInferencer(*tiny, batch_size=4, overlap=overlap, ramp=False)
+    fixed.backend = _Sizes(fixed.backend)
+    fixed(media[:1])
+    assert fixed.backend.sizes[0] == 4 and max(fixed.backend.sizes) == 4 and sum(fixed.backend.sizes) == faces

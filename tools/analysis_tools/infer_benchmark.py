@@ -106,6 +106,11 @@ def parse_args(argv=None):
     )
     parser.add_argument('--seed', type=int, default=0, help="seed of the video's background (default 0)")
     parser.add_argument('--no-serial', action='store_true', help='skip the overlap=False pipeline run')
+    parser.add_argument(
+        '--no-ramp',
+        action='store_true',
+        help='pipeline batches of --batch-size from the start (FERInferencer(ramp=False))',
+    )
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='also write the results as JSON here')
     parser.add_argument('--faces', type=int, default=1, choices=(1, 2), help='faces in the video (default 1)')
@@ -465,7 +470,9 @@ def main(argv=None) -> dict:
     detector = args.detector
     if detector == 'haar':
         detector = dict(type='HaarFaceDetector', max_side=args.detect_max_side or None)
-    inferencer = FERInferencer(args.config, args.checkpoint, detector=detector, batch_size=args.batch_size)
+    inferencer = FERInferencer(
+        args.config, args.checkpoint, detector=detector, batch_size=args.batch_size, ramp=not args.no_ramp
+    )
     model = inferencer.backend.model
     classes = inferencer.classes
     load_before = _load()
@@ -526,6 +533,7 @@ def main(argv=None) -> dict:
         input_size=list(inferencer.backend.meta['input_size']),
         video=dict(frames=args.frames, size=list(args.size), fps=args.fps, seed=args.seed),
         batch_size=args.batch_size,
+        ramp=not args.no_ramp,
         detect_every=args.detect_every,
         detector=type(inferencer.detector).__name__,
         torch_threads=torch.get_num_threads(),
