@@ -46,6 +46,18 @@ def test_scale_options_reach_every_source_and_loader():
     assert backbone('au_regions1').au_branch.regions == 1 and backbone('au_regions2').au_branch.regions == 2
     assert backbone('au_no_maxout').au_branch.pair_reduce == 'mean'
     assert backbone('au_token').type == 'IRViTAUToken'
+    au_cfg = apply_cfg_options(
+        Config.fromfile(osp.join(REPO_ROOT, tool.AU_TEST)),
+        parse_cfg_options(
+            tool.test_options(tool.scale_options('joint_au', 48, 400, 100, 3, 700), wrapped=True)
+        ),
+    )
+    src = au_cfg.test_dataloader.dataset.sources[0]
+    assert (src.dataset.img_size, src.dataset.num_samples, src.dataset.split) == (48, 700, 'test')
+    assert src.labels == ('expression', 'au') and [m.type for m in au_cfg.test_evaluator] == [
+        'FERMetric',
+        'AUMetric',
+    ]
     occ = Config.fromfile(osp.join(REPO_ROOT, tool.OCCLUDED_TEST))
     assert occ.test_dataloader.dataset.domain.nuisance.occlusion.prob == 1.0
     assert occ.model == Config.fromfile(osp.join(REPO_ROOT, tool.CONFIGS['target'])).model
@@ -95,6 +107,45 @@ def test_merge_combines_parallel_sweep_folders(tmp_path):
     assert '| joint_au | 0 | 30.00 | 30.00 | target | +5.00 |' in open(out / 'results.md').read()
 
 
+def _au_f1_one_at_a_time(config: str, checkpoint: str, cfg_options: list) -> tuple[float, dict]:
+    """Mean and per-AU F1 of the AU output, each test image on its own, F1 by sklearn."""
+    import numpy as np
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from sklearn.metrics import f1_score
+
+    from ferlab.registry import DATASETS, MODELS
+    from ferlab.utils import apply_cfg_options, safe_torch_load
+    from tests.utils import parse_cfg_options
+
+    cfg = apply_cfg_options(Config.fromfile(config), parse_cfg_options(cfg_options))
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(safe_torch_load(checkpoint)['state_dict'], strict=True)
+    model.eval()
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    probs, gt, mask = [], [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            item = dataset[i]
+            batch = model.data_preprocessor(pseudo_collate([item]), False)
+            au_logits = model(batch['inputs'], mode='tensor')[1]
+            probs.append(torch.sigmoid(au_logits[0].float()).numpy())
+            gt.append(np.asarray(item['data_samples'].gt_aus))
+            mask.append(np.asarray(item['data_samples'].gt_au_mask))
+    probs, gt, mask = np.stack(probs), np.stack(gt), np.stack(mask).astype(bool)
+    names = dataset.metainfo['au_names']
+    per_au, scored = {}, []
+    for k, name in enumerate(names):
+        known = mask[:, k]
+        if not known.any():
+            continue
+        per_au[name] = 100 * f1_score(gt[known, k] >= 0.5, probs[known, k] >= 0.5, zero_division=0)
+        if (gt[known, k] >= 0.5).any():
+            scored.append(per_au[name])
+    return float(np.mean(scored)), per_au
+
+
 @pytest.mark.e2e
 def test_sweep_runs_the_real_tools_and_resumes(tmp_path):
     out = str(tmp_path / 'sweep')
@@ -115,6 +166,17 @@ def test_sweep_runs_the_real_tools_and_resumes(tmp_path):
         opts = r['settings']['options']
         again = recompute_test_scores(osp.join(REPO_ROOT, config), r['checkpoint'], opts)
         assert len(again['gt']) == 6 and again['accuracy'] == pytest.approx(metrics['accuracy'])
+        # AU F1 of the AU-trained variants, recomputed one image at a time with sklearn
+        if tool.has_au_training(r['variant']):
+            au_opts = tool.test_options(opts, wrapped=True)
+            mean_f1, per_au = _au_f1_one_at_a_time(
+                osp.join(REPO_ROOT, tool.AU_TEST), r['checkpoint'], au_opts
+            )
+            assert r['au_mean_f1'] == pytest.approx(mean_f1, abs=0.01)
+            assert r['au_f1'].keys() == per_au.keys()
+            assert all(r['au_f1'][k] == pytest.approx(per_au[k], abs=0.01) for k in per_au)
+        else:
+            assert 'au_mean_f1' not in r
         # the occluded split: other images (every face has a hand on it), the same checkpoint
         if not tool.VARIANT_SPECS[r['variant']][2]:
             assert 'occluded_accuracy' not in r

@@ -51,6 +51,9 @@ CONFIGS = {
 #: The half-face-occluded test set (``target``'s model and test split, a hand over one eye and cheek).
 OCCLUDED_TEST = 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer_half-occluded-test.py'
 
+#: The same test faces with their rendered AUs as labels (``tools/test.py`` adds AUMetric's F1).
+AU_TEST = 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer_au-test.py'
+
 #: ``variant: (CONFIGS key, extra --cfg-options, also tested on OCCLUDED_TEST)``. The ablations are
 #: ``joint_au`` (7 regions + symmetric maxout, AU tap after block 2 of 3) with one setting changed.
 VARIANT_SPECS = {
@@ -111,16 +114,42 @@ def test_only(config: str, checkpoint: str, work: str, opts: list[str], test_arg
     return dict(metrics=json.load(open(osp.join(work, 'metrics.json'))), command=_display(cmd))
 
 
+def test_options(opts: list[str], wrapped: bool = False) -> list[str]:
+    """A run's options for another test config: no training keys; ``wrapped`` moves the test-set
+    keys into the one source of :data:`AU_TEST`'s ``MultiSourceDataset``."""
+    out = [o for o in opts if not o.startswith('train_dataloader.')]
+    if wrapped:
+        out = [
+            o.replace('test_dataloader.dataset.', 'test_dataloader.dataset.sources.0.dataset.', 1)
+            for o in out
+        ]
+    return out
+
+
+def has_au_training(variant: str) -> bool:
+    """Whether the variant trains an AU output (its AU F1 on :data:`AU_TEST` is recorded)."""
+    return VARIANT_SPECS[variant][0] == 'joint_au'
+
+
 #: The run each variant is compared with, seed by seed (the paper's comparisons).
 REFERENCE = {
     v: ('target' if v in ('joint_fer', 'joint_au') else 'joint_au') for v in VARIANTS if v != 'target'
 }
 
 
+#: ``key: (column name, second column key or None)`` of the summary tables.
+_TABLE_KEYS = {
+    'accuracy': ('accuracy (%)', 'mean_class_accuracy'),
+    'occluded_accuracy': ('accuracy (%)', 'occluded_mean_class_accuracy'),
+    'au_mean_f1': ('AU mean F1 (%)', None),
+}
+
+
 def _table(results: list[dict], variants, key: str, title: str) -> list[str]:
     by = {(r['variant'], r['seed']): r for r in results if r.get(key) is not None}
+    name, second = _TABLE_KEYS[key]
     lines = [f'**{title}**', '',
-             '| variant | seeds | accuracy (%) | per seed | reference | Δ per seed | mean Δ | mean class acc. (%) | train s |',
+             f'| variant | seeds | {name} | per seed | reference | Δ per seed | mean Δ | mean class acc. (%) | train s |',
              '|---|---|---|---|---|---|---|---|---|']  # fmt: skip
     rows = 0
     for v in variants:
@@ -132,11 +161,10 @@ def _table(results: list[dict], variants, key: str, title: str) -> list[str]:
         ref = REFERENCE.get(v)
         deltas = [r[key] - by[(ref, r['seed'])][key] for r in rs if (ref, r['seed']) in by]
         dtxt = ', '.join(f'{d:+.2f}' for d in deltas) if deltas else '—'
-        mca_key = 'occluded_mean_class_accuracy' if key == 'occluded_accuracy' else 'mean_class_accuracy'
         lines.append(
             f'| {v} | {",".join(str(r["seed"]) for r in rs)} | {_stat(acc)} | {", ".join(f"{x:.2f}" for x in acc)} | '
             f'{ref or "—"} | {dtxt} | {_stat(deltas) if deltas else "—"} | '
-            f'{_stat([r[mca_key] for r in rs])} | {np.mean([r["train_seconds"] for r in rs]):.0f} |'
+            f'{_stat([r[second] for r in rs]) if second else "—"} | {np.mean([r["train_seconds"] for r in rs]):.0f} |'
         )
     return lines + [''] if rows else []
 
@@ -147,7 +175,18 @@ def summarise(results: list[dict]) -> str:
     lines += _table(
         results, VARIANTS, 'occluded_accuracy', 'Target test split with a hand over one eye and cheek'
     )
+    lines += _table(
+        results, VARIANTS, 'au_mean_f1', 'AU detection on the target test split (rendered AUs >= 0.3 present)'
+    )
     return '\n'.join(lines)
+
+
+def _au_test(checkpoint: str, work: str, opts: list[str], amp) -> dict:
+    """AUMetric's mean F1 (and per AU) of ``checkpoint`` on :data:`AU_TEST`."""
+    res = test_only(AU_TEST, checkpoint, osp.join(work, 'test_au'), test_options(opts, wrapped=True), amp)
+    m = res['metrics']
+    return dict(au_mean_f1=m['au_mean_f1'], au_f1={k[6:]: v for k, v in m.items() if k.startswith('au_f1/')},
+                au_command=res['command'])  # fmt: skip
 
 
 def parse_args(argv=None):
@@ -205,29 +244,39 @@ def main(argv=None) -> list[dict]:
                     *a.cfg_options]  # fmt: skip
             config, occluded = CONFIGS[VARIANT_SPECS[v][0]], VARIANT_SPECS[v][2]
             settings = dict(config=config, options=opts, **(dict(amp=True) if a.amp else {}))
-            if any(
-                r['variant'] == v and r['seed'] == seed and r['settings'] == settings for r in state['runs']
-            ):
-                continue
             work = osp.join(a.out, f'{v}_s{seed}')
+            done = [
+                r
+                for r in state['runs']
+                if r['variant'] == v and r['seed'] == seed and r['settings'] == settings
+            ]
+            if done:
+                if has_au_training(v) and 'au_mean_f1' not in done[0]:
+                    done[0].update(_au_test(done[0]['checkpoint'], work, opts, amp))
+                    save()
+                continue
             rec = train_and_test(config, work, opts, ['--no-validate', *amp], amp)
             m = rec['metrics']
             extra = {}
             if occluded:
                 # the same checkpoint on the occluded test split (the training options do not apply)
-                test_opts = [o for o in opts if not o.startswith('train_dataloader.')]
                 occ = test_only(
-                    OCCLUDED_TEST, rec['checkpoint'], osp.join(work, 'test_occluded'), test_opts, amp
+                    OCCLUDED_TEST, rec['checkpoint'], osp.join(work, 'test_occluded'), test_options(opts), amp
                 )
                 extra = dict(occluded_accuracy=occ['metrics']['accuracy'],
                              occluded_mean_class_accuracy=occ['metrics']['mean_class_accuracy'],
                              occluded_command=occ['command'])  # fmt: skip
+            if has_au_training(v):
+                extra.update(_au_test(rec['checkpoint'], work, opts, amp))
             state['runs'] = [r for r in state['runs'] if not (r['variant'] == v and r['seed'] == seed)]
             state['runs'].append(dict(variant=v, seed=seed, accuracy=m['accuracy'],
                                       mean_class_accuracy=m['mean_class_accuracy'], settings=settings,
                                       torch=torch.__version__, **extra, **rec))  # fmt: skip
             save()
-            occ_txt = f', half-occluded {extra["occluded_accuracy"]:.2f}' if extra else ''
+            occ_txt = (
+                f', half-occluded {extra["occluded_accuracy"]:.2f}' if 'occluded_accuracy' in extra else ''
+            )
+            occ_txt += f', AU mean F1 {extra["au_mean_f1"]:.2f}' if 'au_mean_f1' in extra else ''
             print(f'{v} seed {seed}: accuracy {m["accuracy"]:.2f}{occ_txt}, mean class {m["mean_class_accuracy"]:.2f} '
                   f'({rec["train_seconds"]:.0f} s)', flush=True)  # fmt: skip
     save()
