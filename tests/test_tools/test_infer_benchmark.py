@@ -67,6 +67,21 @@ def test_benchmark_detect_every_adds_the_every_frame_reference(tmp_path):
     assert every['key_frames'] == 9 and summary['video']['seed'] == 0
 
 
+def test_benchmark_compare_ramp_runs_the_pipeline_without_the_ramp(tmp_path):
+    from ferlab.inference.writers import read_rows
+
+    cfg, ckpt = write_tiny_model(tmp_path)
+    summary = _tool().main(
+        ['--config', cfg, '--checkpoint', ckpt, '--frames', '9', '--size', '320x240', '--repeats', '1',
+         '--batch-size', '4', '--no-serial', '--compare-ramp', '--work-dir', str(tmp_path / 'work')]
+    )  # fmt: skip
+    pipe, flat = summary['runs']['pipeline'][0], summary['runs']['no_ramp'][0]
+    assert summary['ramp'] is True and summary['ramp_gain'] == pipe['fps'] / flat['fps']
+    a, b = read_rows(pipe['csv']), read_rows(flat['csv'])
+    key = ('frame', 'face_id', 'x', 'y', 'w', 'h', 'label')
+    assert len(a) == len(b) == 9 and [[r[k] for k in key] for r in a] == [[r[k] for k in key] for r in b]
+
+
 def test_compare_to_every_frame_on_hand_made_rows(tmp_path):
     from ferlab.inference.writers import row_fields, write_rows
 

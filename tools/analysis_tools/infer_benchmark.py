@@ -29,6 +29,9 @@ that file, with the same model object and the same face detector object
   comparison of the pipeline's rows with the every_frame run's: the faces of
   each frame matched greedily by IoU >= 0.5, the share of every-frame faces
   matched, the label agreement and the IoU of the matched boxes.
+* **no_ramp** (with ``--compare-ramp``): the pipeline with ``ramp=False``
+  (every forward pass ``--batch-size`` crops, none of the 1, 2, 4, ... ramp
+  at the start), in the same repetitions.
 * **naive**: ``cv2.VideoCapture.read`` → the same detector → the same crop
   box → PIL image → ``torchvision.transforms`` (``Resize``, ``ToTensor``,
   ``Normalize`` with the preprocessor's mean/std) → ``model(x, mode='tensor')``
@@ -110,6 +113,11 @@ def parse_args(argv=None):
         '--no-ramp',
         action='store_true',
         help='pipeline batches of --batch-size from the start (FERInferencer(ramp=False))',
+    )
+    parser.add_argument(
+        '--compare-ramp',
+        action='store_true',
+        help='also run the pipeline with ramp=False in every repetition (paired ratio ramp / no ramp)',
     )
     parser.add_argument('--work-dir', default=None, help='where the video and CSVs go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='also write the results as JSON here')
@@ -486,6 +494,8 @@ def main(argv=None) -> dict:
     names = ('naive', 'pipeline') if args.no_serial else ('naive', 'pipeline', 'serial')
     if args.detect_every > 1:
         names = (*names, 'every_frame')
+    if args.compare_ramp:
+        names = (*names, 'no_ramp')
     results = {name: [] for name in names}
     for rep in range(args.repeats):
         order = names if rep % 2 == 0 else names[::-1]
@@ -517,6 +527,16 @@ def main(argv=None) -> dict:
                         detect_every=args.detect_every,
                     )
                 )
+            elif name == 'no_ramp':
+                inferencer.ramp = False
+                try:
+                    results['no_ramp'].append(
+                        run_pipeline(
+                            inferencer, video, osp.join(work, 'no_ramp'), detect_every=args.detect_every
+                        )
+                    )
+                finally:
+                    inferencer.ramp = not args.no_ramp
             else:
                 results['every_frame'].append(
                     run_pipeline(inferencer, video, osp.join(work, 'every_frame'), detect_every=1)
@@ -621,6 +641,16 @@ def main(argv=None) -> dict:
                 results['pipeline'][-1]['csv'], results['every_frame'][-1]['csv'], args.size
             )
         summary['runs'] = results
+    if 'no_ramp' in results:
+        gains = [p['fps'] / q['fps'] for p, q in zip(results['pipeline'], results['no_ramp'])]
+        summary.update(
+            no_ramp_fps=med('no_ramp', 'fps'),
+            ramp_gain=statistics.median(gains),
+            ramp_gains=gains,
+            no_ramp_own_share=med('no_ramp', 'own_share'),
+            no_ramp_wait_share=med('no_ramp', 'wait_share'),
+        )
+        summary['runs'] = results
     ps, ns = summary['pipeline_split_s'], summary['naive_split_s']
     print(
         f'pipeline split: total {ps["seconds"]:.2f} s = backend {ps["backend_s"]:.2f} s (forward '
@@ -653,6 +683,12 @@ def main(argv=None) -> dict:
         )
     if 'detect_every_pasted_face' in summary:
         print(f'on the pasted face only: {summary["detect_every_pasted_face"]}')
+    if 'no_ramp' in results:
+        print(
+            f'without the batch ramp {summary["no_ramp_fps"]:.2f} frames/s; ramp gain {summary["ramp_gain"]:.2f}x '
+            f'({", ".join(f"{x:.2f}" for x in summary["ramp_gains"])}); model idle without it '
+            f'{100 * summary["no_ramp_own_share"]:.1f} % (wait {100 * summary["no_ramp_wait_share"]:.1f} %)'
+        )
     print(f'faces: {summary["faces"]}; agreement: {summary["agreement"]}')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
