@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ferlab.inference.plots import VideoPlotWriter, build_figure, plot_video_probabilities
+from tests.utils import REPO_ROOT
 
 CLASSES = ['Neutral', 'Happy', 'Sad']
 
@@ -111,3 +112,31 @@ def test_probability_axis_ticks_at_0_half_and_1():
     for ax in fig.get_axes():
         np.testing.assert_allclose(ax.get_yticks(), [0.0, 0.5, 1.0])
         assert ax.get_ylim() == (0.0, 1.0)
+
+
+def test_writer_imports_matplotlib_only_to_draw_a_video_plot(tmp_path):
+    """In a fresh interpreter: image rows (one input after another) never import matplotlib (0.5-1.1 s)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from ferlab.inference.plots import VideoPlotWriter
+        from tests.test_inference.test_plots import CLASSES, _video_rows
+        w = VideoPlotWriter({str(tmp_path)!r}, CLASSES, frame_step=2)
+        for name in ('a.jpg', 'b.jpg', 'c.png'):
+            w.write(dict(input=name, frame=0, timestamp_s=0.0, face_id=0, face_found=1,
+                         Neutral=1, Happy=0, Sad=0))
+        images = 'matplotlib' in sys.modules
+        for r in _video_rows():
+            w.write(r)
+        w.close()
+        print(images, 'matplotlib' in sys.modules, sorted(w.written.values()))
+        """
+    )
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split('\n')[0] == f"False True ['{tmp_path / 'clip_probabilities.png'}']"
+    assert cv2.imread(str(tmp_path / 'clip_probabilities.png')).shape == (500, 800, 3)
