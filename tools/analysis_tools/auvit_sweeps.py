@@ -142,6 +142,7 @@ _TABLE_KEYS = {
     'accuracy': ('accuracy (%)', 'mean_class_accuracy'),
     'occluded_accuracy': ('accuracy (%)', 'occluded_mean_class_accuracy'),
     'au_mean_f1': ('AU mean F1 (%)', None),
+    'au_mean_auc': ('AU mean ROC AUC (%)', None),
 }
 
 
@@ -176,7 +177,13 @@ def summarise(results: list[dict]) -> str:
         results, VARIANTS, 'occluded_accuracy', 'Target test split with a hand over one eye and cheek'
     )
     lines += _table(
-        results, VARIANTS, 'au_mean_f1', 'AU detection on the target test split (rendered AUs >= 0.3 present)'
+        results,
+        VARIANTS,
+        'au_mean_f1',
+        'AU detection on the target test split (rendered AUs >= 0.3 present): F1 at p >= 0.5',
+    )
+    lines += _table(
+        results, VARIANTS, 'au_mean_auc', 'AU detection on the target test split: ROC AUC (50 = chance)'
     )
     return '\n'.join(lines)
 
@@ -186,6 +193,7 @@ def _au_test(checkpoint: str, work: str, opts: list[str], amp) -> dict:
     res = test_only(AU_TEST, checkpoint, osp.join(work, 'test_au'), test_options(opts, wrapped=True), amp)
     m = res['metrics']
     return dict(au_mean_f1=m['au_mean_f1'], au_f1={k[6:]: v for k, v in m.items() if k.startswith('au_f1/')},
+                au_mean_auc=m.get('au_mean_auc'), au_auc={k[7:]: v for k, v in m.items() if k.startswith('au_auc/')},
                 au_command=res['command'])  # fmt: skip
 
 
@@ -251,7 +259,7 @@ def main(argv=None) -> list[dict]:
                 if r['variant'] == v and r['seed'] == seed and r['settings'] == settings
             ]
             if done:
-                if has_au_training(v) and 'au_mean_f1' not in done[0]:
+                if has_au_training(v) and 'au_mean_auc' not in done[0]:
                     done[0].update(_au_test(done[0]['checkpoint'], work, opts, amp))
                     save()
                 continue
@@ -276,7 +284,11 @@ def main(argv=None) -> list[dict]:
             occ_txt = (
                 f', half-occluded {extra["occluded_accuracy"]:.2f}' if 'occluded_accuracy' in extra else ''
             )
-            occ_txt += f', AU mean F1 {extra["au_mean_f1"]:.2f}' if 'au_mean_f1' in extra else ''
+            occ_txt += (
+                f', AU mean F1 {extra["au_mean_f1"]:.2f} / AUC {extra["au_mean_auc"]:.2f}'
+                if 'au_mean_f1' in extra
+                else ''
+            )
             print(f'{v} seed {seed}: accuracy {m["accuracy"]:.2f}{occ_txt}, mean class {m["mean_class_accuracy"]:.2f} '
                   f'({rec["train_seconds"]:.0f} s)', flush=True)  # fmt: skip
     save()

@@ -37,6 +37,44 @@ def masked_au_f1(
     return f1, known.sum(0), (gt & known).sum(0)
 
 
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x`` with ties given their average rank."""
+    order = np.argsort(x, kind='mergesort')
+    xs = x[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(xs)) + 1]
+    ends = np.r_[starts[1:], len(xs)]
+    ranks = np.empty(len(x), np.float64)
+    for a, b in zip(starts, ends):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    return ranks
+
+
+def masked_au_auc(scores: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-AU ROC AUC of the scores over the known entries (threshold-free).
+
+    AUC = the probability that a present AU scores above an absent one (ties
+    count one half): the Mann-Whitney ``U / (P · N)`` from average ranks, as
+    sklearn's ``roc_auc_score``.
+
+    Args:
+        scores: ``(N, A)`` probabilities.
+        gt: ``(N, A)`` 0/1 labels.
+        mask: ``(N, A)`` 1 = the label is known.
+
+    Returns:
+        ``(A,)`` AUC; NaN where the known entries hold only one class.
+    """
+    gt, known = gt.astype(bool), mask.astype(bool)
+    out = np.full(gt.shape[1], np.nan)
+    for k in range(gt.shape[1]):
+        y, s = gt[known[:, k], k], scores[known[:, k], k].astype(np.float64)
+        pos, neg = int(y.sum()), int((~y).sum())
+        if pos and neg:
+            r = _average_ranks(s)
+            out[k] = (r[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg)
+    return out
+
+
 @METRICS.register_module()
 class AUMetric(BaseMetric):
     """Per-AU F1 and their mean, counting only annotated AU labels.
@@ -57,7 +95,11 @@ class AUMetric(BaseMetric):
     ``au_mean_f1`` = their mean over the AUs with at least one known
     **positive** label (as :class:`FERMetric`'s class means run over the
     classes present in the ground truth: an AU never present in the split has
-    no recall). Works next to :class:`FERMetric` in one evaluator
+    no recall); ``au_auc/<AU>`` the threshold-free ROC AUC of the
+    probabilities over the known entries of every AU with both present and
+    absent labels (:func:`masked_au_auc`, 50 = chance) and ``au_mean_auc``
+    their mean (a model whose probabilities all stay under ``threshold``
+    has F1 0 yet may rank the AUs well). Works next to :class:`FERMetric` in one evaluator
     (``val_evaluator = [dict(type='FERMetric'), dict(type='AUMetric')]``), and
     ``tools/test.py`` prints and saves both.
 
@@ -143,4 +185,8 @@ class AUMetric(BaseMetric):
         out = {f'au_f1/{n}': 100.0 * float(v) for n, v, k in zip(names, f1, known) if k > 0}
         scored = positives > 0
         out['au_mean_f1'] = 100.0 * float(f1[scored].mean()) if scored.any() else 0.0
+        auc = masked_au_auc(scores, gt >= self.gt_threshold, mask)
+        out.update({f'au_auc/{n}': 100.0 * float(v) for n, v in zip(names, auc) if not np.isnan(v)})
+        if not np.isnan(auc).all():
+            out['au_mean_auc'] = 100.0 * float(np.nanmean(auc))
         return out

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from ferlab.registry import METRICS
 
@@ -47,11 +47,29 @@ def test_against_sklearn_on_known_entries():
     for j, name in enumerate(NAMES[:4]):
         m = mask[:, j] > 0
         ref[name] = 100 * f1_score(gt[m, j], pred[m, j] >= 0.5, zero_division=0)
-    assert set(got) == {f'au_f1/{n}' for n in NAMES[:4]} | {'au_mean_f1'}  # AU25: no known label, no key
+    # AU25: no known label, no key; AU12 never present: an F1, no AUC
+    assert set(got) == {f'au_f1/{n}' for n in NAMES[:4]} | {'au_mean_f1', 'au_mean_auc'} | {
+        f'au_auc/{n}' for n in NAMES[:3]
+    }
     for name, v in ref.items():
         assert got[f'au_f1/{name}'] == pytest.approx(v, abs=1e-9)
     # mean over the AUs with a known positive: AU12 (never present) is out of the mean
     assert got['au_mean_f1'] == pytest.approx(np.mean([ref[n] for n in NAMES[:3]]), abs=1e-9)
+
+
+def test_auc_against_sklearn_with_ties_and_masks():
+    pred, gt, mask = random_split(2, n=60)
+    pred = np.round(pred * 4) / 4  # many tied scores
+    got = run(METRICS.build(dict(type='AUMetric')), samples(pred, gt, mask))
+    ref = {}
+    for j, name in enumerate(NAMES[:3]):
+        m = mask[:, j] > 0
+        ref[name] = 100 * roc_auc_score(gt[m, j], pred[m, j])
+        assert got[f'au_auc/{name}'] == pytest.approx(ref[name], abs=1e-9)
+    assert got['au_mean_auc'] == pytest.approx(np.mean(list(ref.values())), abs=1e-9)
+    # every probability under the threshold: F1 0, the ranking still scored
+    low = run(METRICS.build(dict(type='AUMetric')), samples(pred * 0.4, gt, mask))
+    assert low['au_mean_f1'] == 0.0 and low['au_mean_auc'] == pytest.approx(got['au_mean_auc'], abs=1e-9)
 
 
 def test_masked_entries_are_not_negatives():
