@@ -107,13 +107,13 @@ def test_merge_combines_parallel_sweep_folders(tmp_path):
     assert '| joint_au | 0 | 30.00 | 30.00 | target | +5.00 |' in open(out / 'results.md').read()
 
 
-def _au_f1_one_at_a_time(config: str, checkpoint: str, cfg_options: list) -> tuple[float, dict]:
-    """Mean and per-AU F1 of the AU output, each test image on its own, F1 by sklearn."""
+def _au_f1_one_at_a_time(config: str, checkpoint: str, cfg_options: list) -> tuple[float, dict, float]:
+    """Mean and per-AU F1 and mean ROC AUC of the AU output, each test image on its own, by sklearn."""
     import numpy as np
     import torch
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score, roc_auc_score
 
     from ferlab.registry import DATASETS, MODELS
     from ferlab.utils import apply_cfg_options, safe_torch_load
@@ -135,7 +135,7 @@ def _au_f1_one_at_a_time(config: str, checkpoint: str, cfg_options: list) -> tup
             mask.append(np.asarray(item['data_samples'].gt_au_mask))
     probs, gt, mask = np.stack(probs), np.stack(gt), np.stack(mask).astype(bool)
     names = dataset.metainfo['au_names']
-    per_au, scored = {}, []
+    per_au, scored, aucs = {}, [], []
     for k, name in enumerate(names):
         known = mask[:, k]
         if not known.any():
@@ -143,7 +143,9 @@ def _au_f1_one_at_a_time(config: str, checkpoint: str, cfg_options: list) -> tup
         per_au[name] = 100 * f1_score(gt[known, k] >= 0.5, probs[known, k] >= 0.5, zero_division=0)
         if (gt[known, k] >= 0.5).any():
             scored.append(per_au[name])
-    return float(np.mean(scored)), per_au
+        if len(set((gt[known, k] >= 0.5).tolist())) == 2:
+            aucs.append(100 * roc_auc_score(gt[known, k] >= 0.5, probs[known, k]))
+    return float(np.mean(scored)), per_au, float(np.mean(aucs))
 
 
 @pytest.mark.e2e
@@ -169,10 +171,11 @@ def test_sweep_runs_the_real_tools_and_resumes(tmp_path):
         # AU F1 of the AU-trained variants, recomputed one image at a time with sklearn
         if tool.has_au_training(r['variant']):
             au_opts = tool.test_options(opts, wrapped=True)
-            mean_f1, per_au = _au_f1_one_at_a_time(
+            mean_f1, per_au, mean_auc = _au_f1_one_at_a_time(
                 osp.join(REPO_ROOT, tool.AU_TEST), r['checkpoint'], au_opts
             )
             assert r['au_mean_f1'] == pytest.approx(mean_f1, abs=0.01)
+            assert r['au_mean_auc'] == pytest.approx(mean_auc, abs=0.01)
             assert r['au_f1'].keys() == per_au.keys()
             assert all(r['au_f1'][k] == pytest.approx(per_au[k], abs=0.01) for k in per_au)
         else:
