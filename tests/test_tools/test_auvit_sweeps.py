@@ -49,7 +49,7 @@ def test_scale_options_reach_every_source_and_loader():
     au_cfg = apply_cfg_options(
         Config.fromfile(osp.join(REPO_ROOT, tool.AU_TEST)),
         parse_cfg_options(
-            tool.test_options(tool.scale_options('joint_au', 48, 400, 100, 3, 700), wrapped=True)
+            tool.other_test_options(tool.scale_options('joint_au', 48, 400, 100, 3, 700), wrapped=True)
         ),
     )
     src = au_cfg.test_dataloader.dataset.sources[0]
@@ -170,7 +170,7 @@ def test_sweep_runs_the_real_tools_and_resumes(tmp_path):
         assert len(again['gt']) == 6 and again['accuracy'] == pytest.approx(metrics['accuracy'])
         # AU F1 of the AU-trained variants, recomputed one image at a time with sklearn
         if tool.has_au_training(r['variant']):
-            au_opts = tool.test_options(opts, wrapped=True)
+            au_opts = tool.other_test_options(opts, wrapped=True)
             mean_f1, per_au, mean_auc = _au_f1_one_at_a_time(
                 osp.join(REPO_ROOT, tool.AU_TEST), r['checkpoint'], au_opts
             )

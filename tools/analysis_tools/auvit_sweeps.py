@@ -41,7 +41,7 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from tools.analysis_tools.poster_sweeps import _command, _display, _run, train_and_test  # noqa: E402
+from tools.analysis_tools.poster_sweeps import run_test, train_and_test  # noqa: E402
 
 CONFIGS = {
     'target': 'configs/auvit/auvit_ir18-tiny-64px-cpu_synthfer.py',
@@ -106,15 +106,7 @@ def _stat(values) -> str:
     return f'{v[0]:.2f}' if len(v) == 1 else f'{v.mean():.2f} ± {v.std():.2f}'
 
 
-def test_only(config: str, checkpoint: str, work: str, opts: list[str], test_args=()) -> dict:
-    """``tools/test.py`` of ``checkpoint`` with another test config; its metrics and the command."""
-    cmd = _command('test.py', config, checkpoint, '--work-dir', work, *test_args, cfg_options=opts)
-    os.makedirs(work, exist_ok=True)
-    _run(cmd, osp.join(work, 'test_stdout.log'))
-    return dict(metrics=json.load(open(osp.join(work, 'metrics.json'))), command=_display(cmd))
-
-
-def test_options(opts: list[str], wrapped: bool = False) -> list[str]:
+def other_test_options(opts: list[str], wrapped: bool = False) -> list[str]:
     """A run's options for another test config: no training keys; ``wrapped`` moves the test-set
     keys into the one source of :data:`AU_TEST`'s ``MultiSourceDataset``."""
     out = [o for o in opts if not o.startswith('train_dataloader.')]
@@ -190,10 +182,12 @@ def summarise(results: list[dict]) -> str:
 
 def _au_test(checkpoint: str, work: str, opts: list[str], amp) -> dict:
     """AUMetric's mean F1 (and per AU) of ``checkpoint`` on :data:`AU_TEST`."""
-    res = test_only(AU_TEST, checkpoint, osp.join(work, 'test_au'), test_options(opts, wrapped=True), amp)
+    res = run_test(
+        AU_TEST, checkpoint, osp.join(work, 'test_au'), other_test_options(opts, wrapped=True), amp
+    )
     m = res['metrics']
-    return dict(au_mean_f1=m['au_mean_f1'], au_f1={k[6:]: v for k, v in m.items() if k.startswith('au_f1/')},
-                au_mean_auc=m.get('au_mean_auc'), au_auc={k[7:]: v for k, v in m.items() if k.startswith('au_auc/')},
+    return dict(au_mean_f1=m['au_mean_f1'], au_f1={k.removeprefix('au_f1/'): v for k, v in m.items() if k.startswith('au_f1/')},
+                au_mean_auc=m.get('au_mean_auc'), au_auc={k.removeprefix('au_auc/'): v for k, v in m.items() if k.startswith('au_auc/')},
                 au_command=res['command'])  # fmt: skip
 
 
@@ -268,8 +262,12 @@ def main(argv=None) -> list[dict]:
             extra = {}
             if occluded:
                 # the same checkpoint on the occluded test split (the training options do not apply)
-                occ = test_only(
-                    OCCLUDED_TEST, rec['checkpoint'], osp.join(work, 'test_occluded'), test_options(opts), amp
+                occ = run_test(
+                    OCCLUDED_TEST,
+                    rec['checkpoint'],
+                    osp.join(work, 'test_occluded'),
+                    other_test_options(opts),
+                    amp,
                 )
                 extra = dict(occluded_accuracy=occ['metrics']['accuracy'],
                              occluded_mean_class_accuracy=occ['metrics']['mean_class_accuracy'],

@@ -104,14 +104,24 @@ def train_and_test(
     _run(train_cmd, osp.join(work, 'train_stdout.log'))
     train_s = time.time() - t0
     ckpt = osp.join(work, f'epoch_{_epochs(config, opts)}.pth')
-    test_dir = osp.join(work, 'test')
-    test_cmd = _command('test.py', config, ckpt, '--work-dir', test_dir, *test_args, cfg_options=opts)
     t0 = time.time()
-    _run(test_cmd, osp.join(work, 'test_stdout.log'))
-    metrics = json.load(open(osp.join(test_dir, 'metrics.json')))
-    return dict(metrics=metrics, checkpoint=ckpt, train_seconds=round(train_s, 1),
+    test = run_test(config, ckpt, osp.join(work, 'test'), opts, test_args, log_dir=work)
+    return dict(metrics=test['metrics'], checkpoint=ckpt, train_seconds=round(train_s, 1),
                 test_seconds=round(time.time() - t0, 1),
-                commands=dict(train=_display(train_cmd), test=_display(test_cmd)))  # fmt: skip
+                commands=dict(train=_display(train_cmd), test=test['command']))  # fmt: skip
+
+
+def run_test(
+    config: str, checkpoint: str, work: str, opts: list[str], test_args=(), log_dir: str | None = None
+) -> dict:
+    """tools/test.py of ``checkpoint`` (``--work-dir work``); its metrics and the command.
+
+    The tool's output goes to ``log_dir`` (default ``work``) ``/test_stdout.log``.
+    """
+    cmd = _command('test.py', config, checkpoint, '--work-dir', work, *test_args, cfg_options=opts)
+    os.makedirs(work, exist_ok=True)
+    _run(cmd, osp.join(log_dir or work, 'test_stdout.log'))
+    return dict(metrics=json.load(open(osp.join(work, 'metrics.json'))), command=_display(cmd))
 
 
 def _stat(values) -> str:

@@ -306,6 +306,7 @@ class IRViTAU(BaseModule):
         if not 1 <= au_tap <= total:
             raise ValueError(f'IRViTAU au_tap must be a block index in 1..{total}, got {au_tap}')
         self.head_type, self.au_tap, self.multi_stage = head, au_tap, multi_stage
+        self.depths = tuple(depths)
         self.cnn = MODELS.build(
             dict(
                 type='IResNet',
@@ -446,10 +447,10 @@ class IRViTAUToken(IRViTAU):
     def __init__(self, au_mlp_hidden: int | None = None, **kwargs):
         self._au_mlp_hidden = au_mlp_hidden
         super().__init__(**kwargs)
-        depths = list(kwargs.get('depths', (4, 2)))
-        if len(depths) > 1 and self.au_tap > depths[0]:
+        if len(self.depths) > 1 and self.au_tap > self.depths[0]:
             raise ValueError(
-                f'IRViTAUToken reads the AU token in the first stage (au_tap <= {depths[0]}); got {self.au_tap}'
+                f'IRViTAUToken reads the AU token in the first stage (au_tap <= {self.depths[0]}); '
+                f'got {self.au_tap}'
             )
 
     def _build_au_output(self, au_branch: dict | None, dim: int, grid: int, au_names: Sequence, eps: float):
