@@ -106,6 +106,38 @@ def tiny_train_options(
     return opts
 
 
+#: ``configs/baseline/resnet18_rafdb.py`` on a one-stage trunk (64 channels) at 32 px: a model
+#: Grad-CAM runs on in well under a second.
+TINY_CAM_CONFIG = osp.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
+TINY_CAM_OPTIONS = ['test_dataloader.dataset.pipeline.1.scale=(32,32)', 'model.backbone.num_stages=1',
+                    'model.backbone.out_indices=(0,)', 'model.head.in_channels=64']  # fmt: skip
+
+
+def tiny_cam_checkpoint(tmp_path: PathLike):
+    """A randomly initialised :data:`TINY_CAM_CONFIG` model saved as a checkpoint, and a face image.
+
+    Returns:
+        ``(cfg, checkpoint, image)``: the config with :data:`TINY_CAM_OPTIONS` applied, the
+        checkpoint path (``seed 0`` weights) and a random 40x40 PNG path.
+    """
+    import torch
+    from mmengine.config import Config
+
+    from ferlab.registry import MODELS
+    from ferlab.utils import atomic_save
+
+    cfg = Config.fromfile(TINY_CAM_CONFIG)
+    cfg.merge_from_dict(parse_cfg_options(TINY_CAM_OPTIONS))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = str(Path(tmp_path) / 'model.pth')
+    atomic_save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    img = str(Path(tmp_path) / 'face.png')
+    cv2.imwrite(img, np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    return cfg, ckpt, img
+
+
 def free_port() -> int:
     """A TCP port on localhost that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -4,21 +4,14 @@ The Grad-CAM oracle itself is ``tests/test_visualization/test_cam.py::test_vis_c
 here the wrapped config must give the same grid as the plain one and the test set's class names.
 """
 
-import os.path as osp
-
 import cv2
 import numpy as np
-import torch
 from mmengine.config import Config
 
 from ferlab.datasets.categories import RAFDB_CLASSES
-from ferlab.registry import MODELS
-from ferlab.utils import atomic_save
-from tests.utils import REPO_ROOT, parse_cfg_options
+from tests.utils import TINY_CAM_CONFIG, TINY_CAM_OPTIONS, tiny_cam_checkpoint
 
-CONFIG = osp.join(REPO_ROOT, 'configs/baseline/resnet18_rafdb.py')
-OPTS = ['test_dataloader.dataset.pipeline.1.scale=(32,32)', 'model.backbone.num_stages=1',
-        'model.backbone.out_indices=(0,)', 'model.head.in_channels=64']  # fmt: skip
+CONFIG, OPTS = TINY_CAM_CONFIG, TINY_CAM_OPTIONS
 RAFDB = tuple(RAFDB_CLASSES)
 
 
@@ -31,15 +24,7 @@ def _wrapped(inner: dict, kind: str) -> dict:
 def test_wrapped_test_set(tmp_path):
     from tools.analysis_tools.vis_cam import class_names, main
 
-    cfg = Config.fromfile(CONFIG)
-    cfg.merge_from_dict(parse_cfg_options(OPTS))
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    ckpt = str(tmp_path / 'model.pth')
-    atomic_save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    img = str(tmp_path / 'face.png')
-    cv2.imwrite(img, np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    cfg, ckpt, img = tiny_cam_checkpoint(tmp_path)
     plain = main([CONFIG, ckpt, img, '--out-dir', str(tmp_path / 'plain'), '--method', 'gradcam',
                   '--target-class', '2', '--cfg-options', *OPTS])  # fmt: skip
     assert class_names(cfg, 7) == RAFDB

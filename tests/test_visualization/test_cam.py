@@ -90,31 +90,18 @@ def _cam_tile(path, tile):
     return grid[18:, tile * 36 : tile * 36 + 32]
 
 
-def test_vis_cam_tool_uses_the_checkpoint(tmp_path, repo_root):
+def test_vis_cam_tool_uses_the_checkpoint(tmp_path):
     """The CAM tile equals Grad-CAM of the checkpoint's weights (loaded here with strict=True)."""
-    import os.path as osp
 
-    import cv2
-    from mmengine.config import Config
     from mmengine.dataset import Compose, pseudo_collate
 
-    from ferlab.utils import atomic_save, safe_torch_load
-    from tests.utils import parse_cfg_options
+    from ferlab.utils import safe_torch_load
+    from tests.utils import TINY_CAM_CONFIG, TINY_CAM_OPTIONS, tiny_cam_checkpoint
     from tools.analysis_tools.vis_cam import main
 
-    config = osp.join(repo_root, 'configs/baseline/resnet18_rafdb.py')
     # the config's model on a one-stage trunk (64 channels), 32 px inputs
-    opts = ['test_dataloader.dataset.pipeline.1.scale=(32,32)', 'model.backbone.num_stages=1',
-            'model.backbone.out_indices=(0,)', 'model.head.in_channels=64']  # fmt: skip
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(parse_cfg_options(opts))
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    ckpt = str(tmp_path / 'model.pth')
-    atomic_save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    img = str(tmp_path / 'face.png')
-    cv2.imwrite(img, np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    config, opts = TINY_CAM_CONFIG, TINY_CAM_OPTIONS
+    cfg, ckpt, img = tiny_cam_checkpoint(tmp_path)
 
     written = main([config, ckpt, img, '--out-dir', str(tmp_path / 'cam'), '--method', 'gradcam',
                     '--target-class', '2', '--cfg-options', *opts])  # fmt: skip
